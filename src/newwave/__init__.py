@@ -1,0 +1,3 @@
+"""NewWave: find music by description."""
+
+__version__ = "0.1.0"

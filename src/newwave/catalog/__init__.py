@@ -1,0 +1,27 @@
+"""SQLite catalog: tracks, lyrics, covers, scan errors, feedback and jobs."""
+
+from newwave.catalog.catalog import Catalog, connect
+from newwave.catalog.models import (
+    CatalogStats,
+    CoverImage,
+    Job,
+    Lyrics,
+    ScanErrorRow,
+    Track,
+    TrackRecord,
+)
+from newwave.catalog.schema import SCHEMA_VERSION, SchemaError
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "Catalog",
+    "CatalogStats",
+    "CoverImage",
+    "Job",
+    "Lyrics",
+    "ScanErrorRow",
+    "SchemaError",
+    "Track",
+    "TrackRecord",
+    "connect",
+]

@@ -1,0 +1,280 @@
+"""The catalog: every track, its lyrics and cover, scan errors and jobs, in SQLite.
+
+The database runs in WAL mode so readers (search, the API) never block on a scan
+that is writing, and writers take their lock up front (``BEGIN IMMEDIATE``) so two
+writers queue instead of failing half-way.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, fields
+from pathlib import Path
+from typing import Any
+
+from newwave.catalog.models import (
+    CatalogStats,
+    CoverImage,
+    Job,
+    JobStatus,
+    Lyrics,
+    ScanErrorRow,
+    Track,
+    TrackRecord,
+)
+from newwave.catalog.schema import migrate
+
+_RECORD_COLUMNS = [f.name for f in fields(TrackRecord)]
+_TRACK_COLUMNS = [f.name for f in fields(Track)]
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    """Open (creating if needed) a catalog database with NewWave's pragmas."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(path, timeout=30.0, isolation_level=None, check_same_thread=False)
+    conn.row_factory = sqlite3.Row
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = NORMAL")
+    conn.execute("PRAGMA foreign_keys = ON")
+    conn.execute("PRAGMA busy_timeout = 30000")
+    return conn
+
+
+class Catalog:
+    """Door to the SQLite catalog. Safe to share between threads (one lock per catalog)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._conn = connect(path)
+        self._lock = threading.RLock()
+        migrate(self._conn)
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> Catalog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One atomic write: everything inside commits together or not at all."""
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    def _query(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            return self._conn.execute(sql, tuple(params)).fetchall()
+
+    # -- library roots -------------------------------------------------------------
+
+    def add_root(self, path: Path) -> int:
+        with self.transaction() as conn:
+            conn.execute("INSERT OR IGNORE INTO library_roots (path, added_at) VALUES (?, ?)",
+                         (str(path), time.time()))
+            return conn.execute("SELECT id FROM library_roots WHERE path = ?",
+                                (str(path),)).fetchone()[0]
+
+    def mark_root_scanned(self, root_id: int) -> None:
+        with self.transaction() as conn:
+            conn.execute("UPDATE library_roots SET last_scan_at = ? WHERE id = ?",
+                         (time.time(), root_id))
+
+    def roots(self) -> list[str]:
+        return [row["path"] for row in self._query("SELECT path FROM library_roots ORDER BY path")]
+
+    # -- tracks --------------------------------------------------------------------
+
+    def track(self, track_id: int) -> Track | None:
+        rows = self._query(f"SELECT {', '.join(_TRACK_COLUMNS)} FROM tracks WHERE id = ?",
+                           (track_id,))
+        return _track(rows[0]) if rows else None
+
+    def tracks(self, *, include_missing: bool = False, limit: int | None = None,
+               offset: int = 0) -> list[Track]:
+        where = "" if include_missing else "WHERE missing_since IS NULL"
+        sql = (f"SELECT {', '.join(_TRACK_COLUMNS)} FROM tracks {where} "
+               "ORDER BY artist COLLATE NOCASE, album COLLATE NOCASE, disc_number, "
+               "track_number, title COLLATE NOCASE, id LIMIT ? OFFSET ?")
+        return [_track(r) for r in self._query(sql, (-1 if limit is None else limit, offset))]
+
+    def tracks_under(self, root: Path) -> dict[str, Track]:
+        """Every track (missing ones included) whose file lies under ``root``, by path."""
+        prefix = str(root).rstrip("/") + "/"
+        rows = self._query(
+            f"SELECT {', '.join(_TRACK_COLUMNS)} FROM tracks "
+            "WHERE substr(path, 1, ?) = ?", (len(prefix), prefix))
+        return {row["path"]: _track(row) for row in rows}
+
+    def tracks_with_hash(self, content_hash: str) -> list[Track]:
+        rows = self._query(f"SELECT {', '.join(_TRACK_COLUMNS)} FROM tracks "
+                           "WHERE content_hash = ? ORDER BY id", (content_hash,))
+        return [_track(r) for r in rows]
+
+    def save_track(self, record: TrackRecord, lyrics: Lyrics | None,
+                   track_id: int | None = None) -> int:
+        """Insert a new track, or replace what is known of ``track_id`` (identity kept).
+
+        The track's lyrics are replaced in the same transaction, and a track that was
+        missing is present again.
+        """
+        values = asdict(record)
+        now = time.time()
+        with self.transaction() as conn:
+            if track_id is None:
+                columns = [*_RECORD_COLUMNS, "added_at", "updated_at"]
+                cursor = conn.execute(
+                    f"INSERT INTO tracks ({', '.join(columns)}) "
+                    f"VALUES ({', '.join('?' * len(columns))})",
+                    [values[c] for c in _RECORD_COLUMNS] + [now, now])
+                track_id = int(cursor.lastrowid)
+            else:
+                assignments = ", ".join(f"{c} = ?" for c in _RECORD_COLUMNS)
+                conn.execute(
+                    f"UPDATE tracks SET {assignments}, updated_at = ?, missing_since = NULL "
+                    "WHERE id = ?", [values[c] for c in _RECORD_COLUMNS] + [now, track_id])
+            conn.execute("DELETE FROM lyrics WHERE track_id = ?", (track_id,))
+            if lyrics is not None:
+                conn.execute("INSERT INTO lyrics (track_id, source, text, synced) "
+                             "VALUES (?, ?, ?, ?)",
+                             (track_id, lyrics.source, lyrics.text, int(lyrics.synced)))
+            conn.execute("DELETE FROM scan_errors WHERE path = ?", (record.path,))
+        return track_id
+
+    def touch_track(self, track_id: int, *, size: int, mtime_ns: int) -> None:
+        """Record new file stats for a file whose content did not change."""
+        with self.transaction() as conn:
+            conn.execute("UPDATE tracks SET size = ?, mtime_ns = ?, missing_since = NULL "
+                         "WHERE id = ?", (size, mtime_ns, track_id))
+
+    def mark_missing(self, track_ids: Iterable[int]) -> int:
+        ids = list(track_ids)
+        with self.transaction() as conn:
+            conn.executemany("UPDATE tracks SET missing_since = ? WHERE id = ?",
+                             [(time.time(), i) for i in ids])
+        return len(ids)
+
+    def lyrics(self, track_id: int) -> Lyrics | None:
+        rows = self._query("SELECT source, text, synced FROM lyrics WHERE track_id = ?",
+                           (track_id,))
+        return Lyrics(rows[0]["source"], rows[0]["text"], bool(rows[0]["synced"])) if rows else None
+
+    # -- covers --------------------------------------------------------------------
+
+    def add_cover(self, cover: CoverImage) -> int:
+        """Store an image once (by content hash) and return its id."""
+        with self.transaction() as conn:
+            conn.execute(
+                "INSERT OR IGNORE INTO covers (sha256, source, path, mime, width, height, data) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (cover.sha256, cover.source, cover.path, cover.mime, cover.width,
+                 cover.height, cover.data))
+            return conn.execute("SELECT id FROM covers WHERE sha256 = ?",
+                                (cover.sha256,)).fetchone()[0]
+
+    def cover(self, cover_id: int) -> CoverImage | None:
+        rows = self._query("SELECT sha256, source, path, mime, width, height, data "
+                           "FROM covers WHERE id = ?", (cover_id,))
+        return CoverImage(**dict(rows[0])) if rows else None
+
+    # -- scan errors ---------------------------------------------------------------
+
+    def record_error(self, path: str, error: str, *, root_id: int | None,
+                     size: int | None = None, mtime_ns: int | None = None) -> None:
+        now = time.time()
+        with self.transaction() as conn:
+            conn.execute(
+                "INSERT INTO scan_errors (path, root_id, size, mtime_ns, error, first_seen, "
+                "last_seen) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(path) DO UPDATE SET "
+                "size = excluded.size, mtime_ns = excluded.mtime_ns, error = excluded.error, "
+                "last_seen = excluded.last_seen",
+                (path, root_id, size, mtime_ns, error, now, now))
+
+    def clear_errors(self, paths: Iterable[str]) -> None:
+        with self.transaction() as conn:
+            conn.executemany("DELETE FROM scan_errors WHERE path = ?", [(p,) for p in paths])
+
+    def errors(self) -> list[ScanErrorRow]:
+        rows = self._query("SELECT path, error, size, mtime_ns, first_seen, last_seen "
+                           "FROM scan_errors ORDER BY path")
+        return [ScanErrorRow(**dict(r)) for r in rows]
+
+    def errors_under(self, root: Path) -> dict[str, ScanErrorRow]:
+        prefix = str(root).rstrip("/") + "/"
+        return {e.path: e for e in self.errors() if e.path.startswith(prefix)}
+
+    # -- jobs ----------------------------------------------------------------------
+
+    def start_job(self, kind: str, params: dict[str, Any], total: int | None = None) -> int:
+        now = time.time()
+        with self.transaction() as conn:
+            cursor = conn.execute(
+                "INSERT INTO jobs (kind, status, params, total, created_at, updated_at) "
+                "VALUES (?, 'running', ?, ?, ?, ?)", (kind, json.dumps(params), total, now, now))
+            return int(cursor.lastrowid)
+
+    def update_job(self, job_id: int, *, done: int, total: int | None,
+                   message: str | None = None) -> None:
+        with self.transaction() as conn:
+            conn.execute("UPDATE jobs SET done = ?, total = ?, message = ?, updated_at = ? "
+                         "WHERE id = ?", (done, total, message, time.time(), job_id))
+
+    def finish_job(self, job_id: int, status: JobStatus, *, message: str | None = None,
+                   error: str | None = None) -> None:
+        now = time.time()
+        with self.transaction() as conn:
+            conn.execute("UPDATE jobs SET status = ?, message = COALESCE(?, message), error = ?, "
+                         "updated_at = ?, finished_at = ? WHERE id = ?",
+                         (status, message, error, now, now, job_id))
+
+    def job(self, job_id: int) -> Job | None:
+        rows = self._query("SELECT * FROM jobs WHERE id = ?", (job_id,))
+        return _job(rows[0]) if rows else None
+
+    def jobs(self, *, kind: str | None = None, status: JobStatus | None = None) -> list[Job]:
+        rows = self._query("SELECT * FROM jobs WHERE (? IS NULL OR kind = ?) "
+                           "AND (? IS NULL OR status = ?) ORDER BY id",
+                           (kind, kind, status, status))
+        return [_job(r) for r in rows]
+
+    # -- stats ---------------------------------------------------------------------
+
+    def stats(self) -> CatalogStats:
+        row = self._query("""
+            SELECT count(*) AS tracks,
+                   count(DISTINCT lower(coalesce(album_artist, artist))) AS artists,
+                   count(DISTINCT lower(album)) AS albums,
+                   coalesce(sum(duration), 0) AS total_duration,
+                   count(cover_id) AS with_cover,
+                   (SELECT count(*) FROM lyrics JOIN tracks t ON t.id = lyrics.track_id
+                     WHERE t.missing_since IS NULL) AS with_lyrics,
+                   (SELECT count(*) FROM tracks WHERE missing_since IS NOT NULL) AS missing,
+                   (SELECT count(*) FROM scan_errors) AS errors
+            FROM tracks WHERE missing_since IS NULL""")[0]
+        formats = {r["format"]: r["n"] for r in self._query(
+            "SELECT format, count(*) AS n FROM tracks WHERE missing_since IS NULL "
+            "GROUP BY format ORDER BY n DESC, format")}
+        return CatalogStats(**dict(row), roots=self.roots(), formats=formats)
+
+
+def _track(row: sqlite3.Row) -> Track:
+    return Track(**{c: row[c] for c in _TRACK_COLUMNS})
+
+
+def _job(row: sqlite3.Row) -> Job:
+    values = dict(row)
+    values["params"] = json.loads(values["params"])
+    return Job(**values)

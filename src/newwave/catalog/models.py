@@ -1,0 +1,108 @@
+"""Plain records that cross the catalog's door. Field names match the SQL columns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+LyricsSource = Literal["embedded", "lrc", "txt"]
+CoverSource = Literal["embedded", "folder"]
+TagsSource = Literal["tags", "filename", "mixed"]
+JobStatus = Literal["running", "done", "failed", "interrupted"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrackRecord:
+    """What a scan learns about one audio file."""
+
+    path: str
+    root_id: int | None
+    content_hash: str
+    size: int
+    mtime_ns: int
+    sidecar_sig: str = ""
+    format: str
+    codec: str | None = None
+    duration: float | None = None
+    sample_rate: int | None = None
+    channels: int | None = None
+    bitrate: int | None = None
+    title: str
+    artist: str | None = None
+    album: str | None = None
+    album_artist: str | None = None
+    track_number: int | None = None
+    disc_number: int | None = None
+    year: int | None = None
+    genre: str | None = None
+    comment: str | None = None
+    bpm: float | None = None
+    tags_source: TagsSource = "tags"
+    cover_id: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Track(TrackRecord):
+    """A catalogued track: the scan record plus its stable identity."""
+
+    id: int
+    added_at: float
+    updated_at: float
+    missing_since: float | None = None
+
+
+@dataclass(frozen=True)
+class Lyrics:
+    source: LyricsSource
+    text: str
+    synced: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class CoverImage:
+    sha256: str
+    source: CoverSource
+    mime: str
+    width: int | None = None
+    height: int | None = None
+    data: bytes | None = None  # embedded art
+    path: str | None = None  # folder art
+
+
+@dataclass(frozen=True)
+class ScanErrorRow:
+    path: str
+    error: str
+    size: int | None
+    mtime_ns: int | None
+    first_seen: float
+    last_seen: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class Job:
+    id: int
+    kind: str
+    status: JobStatus
+    params: dict[str, Any]
+    done: int
+    total: int | None
+    message: str | None
+    error: str | None
+    created_at: float
+    updated_at: float
+    finished_at: float | None
+
+
+@dataclass(frozen=True)
+class CatalogStats:
+    tracks: int
+    missing: int
+    with_lyrics: int
+    with_cover: int
+    artists: int
+    albums: int
+    total_duration: float
+    errors: int
+    roots: list[str] = field(default_factory=list)
+    formats: dict[str, int] = field(default_factory=dict)

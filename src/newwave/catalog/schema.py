@@ -1,0 +1,131 @@
+"""Versioned catalog schema.
+
+``MIGRATIONS[i]`` moves a catalog from version ``i`` to ``i + 1``; the version lives
+in ``PRAGMA user_version``. Each migration runs in one transaction, so a crash
+mid-migration leaves the previous version intact. Append new migrations; never edit
+a released one.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+MIGRATIONS: list[str] = [
+    # 0 -> 1: the first catalog.
+    """
+    CREATE TABLE library_roots (
+        id            INTEGER PRIMARY KEY,
+        path          TEXT NOT NULL UNIQUE,
+        added_at      REAL NOT NULL,
+        last_scan_at  REAL
+    );
+    CREATE TABLE covers (
+        id      INTEGER PRIMARY KEY,
+        sha256  TEXT NOT NULL UNIQUE,
+        source  TEXT NOT NULL CHECK (source IN ('embedded', 'folder')),
+        path    TEXT,              -- folder images: the image file; embedded: NULL
+        mime    TEXT NOT NULL,
+        width   INTEGER,
+        height  INTEGER,
+        data    BLOB,              -- embedded images only
+        CHECK ((source = 'folder') = (path IS NOT NULL))
+    );
+    CREATE TABLE tracks (
+        id            INTEGER PRIMARY KEY,
+        path          TEXT NOT NULL UNIQUE,
+        root_id       INTEGER REFERENCES library_roots(id) ON DELETE SET NULL,
+        content_hash  TEXT NOT NULL,
+        size          INTEGER NOT NULL,
+        mtime_ns      INTEGER NOT NULL,
+        sidecar_sig   TEXT NOT NULL DEFAULT '',
+        format        TEXT NOT NULL,
+        codec         TEXT,
+        duration      REAL,
+        sample_rate   INTEGER,
+        channels      INTEGER,
+        bitrate       INTEGER,
+        title         TEXT NOT NULL,
+        artist        TEXT,
+        album         TEXT,
+        album_artist  TEXT,
+        track_number  INTEGER,
+        disc_number   INTEGER,
+        year          INTEGER,
+        genre         TEXT,
+        comment       TEXT,
+        bpm           REAL,
+        tags_source   TEXT NOT NULL CHECK (tags_source IN ('tags', 'filename', 'mixed')),
+        cover_id      INTEGER REFERENCES covers(id) ON DELETE SET NULL,
+        added_at      REAL NOT NULL,
+        updated_at    REAL NOT NULL,
+        missing_since REAL          -- set when the file vanished; identity kept for its return
+    );
+    CREATE INDEX tracks_by_hash ON tracks(content_hash);
+    CREATE INDEX tracks_by_artist ON tracks(artist COLLATE NOCASE);
+    CREATE INDEX tracks_by_album ON tracks(album COLLATE NOCASE);
+    CREATE TABLE lyrics (
+        track_id  INTEGER PRIMARY KEY REFERENCES tracks(id) ON DELETE CASCADE,
+        source    TEXT NOT NULL CHECK (source IN ('embedded', 'lrc', 'txt')),
+        text      TEXT NOT NULL,
+        synced    INTEGER NOT NULL DEFAULT 0   -- 1 when the source carried timestamps
+    );
+    CREATE TABLE scan_errors (
+        path        TEXT PRIMARY KEY,
+        root_id     INTEGER REFERENCES library_roots(id) ON DELETE CASCADE,
+        size        INTEGER,
+        mtime_ns    INTEGER,
+        error       TEXT NOT NULL,
+        first_seen  REAL NOT NULL,
+        last_seen   REAL NOT NULL
+    );
+    CREATE TABLE feedback (
+        id          INTEGER PRIMARY KEY,
+        track_id    INTEGER NOT NULL REFERENCES tracks(id) ON DELETE CASCADE,
+        kind        TEXT NOT NULL CHECK (kind IN ('like', 'dislike', 'skip', 'play')),
+        query       TEXT,
+        created_at  REAL NOT NULL
+    );
+    CREATE INDEX feedback_by_track ON feedback(track_id);
+    CREATE TABLE jobs (
+        id           INTEGER PRIMARY KEY,
+        kind         TEXT NOT NULL,
+        status       TEXT NOT NULL CHECK (status IN ('running', 'done', 'failed', 'interrupted')),
+        params       TEXT NOT NULL DEFAULT '{}',
+        done         INTEGER NOT NULL DEFAULT 0,
+        total        INTEGER,
+        message      TEXT,
+        error        TEXT,
+        created_at   REAL NOT NULL,
+        updated_at   REAL NOT NULL,
+        finished_at  REAL
+    );
+    """,
+]
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+class SchemaError(RuntimeError):
+    """The catalog cannot be used by this version of NewWave."""
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Bring the catalog to ``SCHEMA_VERSION``; return the version found before."""
+    found = conn.execute("PRAGMA user_version").fetchone()[0]
+    if found > SCHEMA_VERSION:
+        raise SchemaError(
+            f"catalog schema version {found} is newer than this NewWave supports "
+            f"({SCHEMA_VERSION}); upgrade NewWave or point --data-dir elsewhere"
+        )
+    for version in range(found, SCHEMA_VERSION):
+        # executescript commits any open transaction first; the script carries its own.
+        try:
+            conn.executescript(
+                f"BEGIN IMMEDIATE;\n{MIGRATIONS[version]}\n"
+                f"PRAGMA user_version = {version + 1};\nCOMMIT;"
+            )
+        except sqlite3.Error:
+            if conn.in_transaction:
+                conn.rollback()
+            raise
+    return found

@@ -1,0 +1,191 @@
+"""The ``newwave`` command line. Thin: it parses, calls the library, and prints."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from newwave.catalog import Catalog, SchemaError
+from newwave.config import ConfigError, Settings
+from newwave.demo import DebianUnavailable, build_demo_library
+from newwave.library import ScanError, Scanner, ScanProgress, ScanReport
+
+app = typer.Typer(help="NewWave: find music by description.", no_args_is_help=True,
+                  pretty_exceptions_enable=False)
+library_app = typer.Typer(help="Look at the catalog: tracks, statistics, scan errors.",
+                          no_args_is_help=True)
+app.add_typer(library_app, name="library")
+console = Console()
+err_console = Console(stderr=True)
+
+
+class UserError(Exception):
+    """A failure the user can fix; printed without a traceback."""
+
+
+@app.callback()
+def main(
+    ctx: typer.Context,
+    data_dir: Annotated[Path | None, typer.Option(
+        help="Where the catalog and indexes live (env NEWWAVE_DATA_DIR; default: per-user data dir).",
+        show_default=False)] = None,
+    config: Annotated[Path | None, typer.Option(
+        help="TOML settings file (env NEWWAVE_CONFIG).", show_default=False)] = None,
+) -> None:
+    try:
+        ctx.obj = Settings.load(data_dir=data_dir, config_file=config)
+    except ConfigError as exc:
+        _fail(str(exc))
+
+
+@contextmanager
+def _catalog(ctx: typer.Context) -> Iterator[Catalog]:
+    settings: Settings = ctx.obj
+    try:
+        with Catalog(settings.catalog_path) as catalog:
+            yield catalog
+    except (SchemaError, ScanError, DebianUnavailable, UserError) as exc:
+        _fail(str(exc))
+
+
+def _fail(message: str) -> None:
+    err_console.print(f"[bold red]error:[/] {message}")
+    raise typer.Exit(1)
+
+
+@app.command()
+def index(
+    ctx: typer.Context,
+    paths: Annotated[list[Path], typer.Argument(help="Music folders to scan.")],
+    verify: Annotated[bool, typer.Option(
+        help="Decode every new or changed file completely to catch corrupt audio.")] = False,
+) -> None:
+    """Scan music folders into the catalog (incremental: only changes are read)."""
+    with _catalog(ctx) as catalog:
+        for path in paths:
+            _print_report(_scan_with_progress(catalog, path, verify=verify))
+
+
+def _scan_with_progress(catalog: Catalog, path: Path, *, verify: bool) -> ScanReport:
+    columns = [TextColumn("[bold]scanning"), BarColumn(), MofNCompleteColumn(),
+               TimeElapsedColumn(), TextColumn("{task.description}")]
+    with Progress(*columns, console=console, transient=True) as progress:
+        task = progress.add_task("", total=None)
+
+        def show(update: ScanProgress) -> None:
+            progress.update(task, completed=update.done, total=update.total,
+                            description=update.path.name[:50])
+
+        scanner = Scanner(catalog, verify=verify, on_progress=show)
+        try:
+            return scanner.scan(path)
+        except KeyboardInterrupt:
+            progress.stop()
+            err_console.print("[yellow]Interrupted.[/] What was scanned is saved; run the "
+                              "same command again to resume.")
+            raise typer.Exit(130) from None
+
+
+def _print_report(report: ScanReport) -> None:
+    if report.resumed:
+        console.print("[dim]A previous scan of this folder was interrupted; resumed it.[/]")
+    console.print(
+        f"[bold]{report.root}[/]: {report.total} audio files in {report.elapsed:.1f}s — "
+        f"[green]{report.added} added[/], {report.updated} updated, {report.moved} moved, "
+        f"{report.restored} restored, {report.unchanged} unchanged, "
+        f"[yellow]{report.missing} missing[/], [red]{report.failed} failed[/]")
+    for warning in report.warnings:
+        console.print(f"[yellow]warning:[/] {warning}")
+    if report.failed or report.unreadable_dirs:
+        console.print("See [bold]newwave library errors[/] for what failed and why.")
+
+
+@library_app.command("list")
+def library_list(
+    ctx: typer.Context,
+    limit: Annotated[int, typer.Option(min=1, help="How many tracks to show.")] = 50,
+    offset: Annotated[int, typer.Option(min=0, help="Skip this many tracks first.")] = 0,
+    missing: Annotated[bool, typer.Option(help="Include tracks whose files are gone.")] = False,
+) -> None:
+    """List catalogued tracks."""
+    with _catalog(ctx) as catalog:
+        tracks = catalog.tracks(include_missing=missing, limit=limit, offset=offset)
+        table = Table("id", "title", "artist", "album", "length", "format", "lyrics", "cover")
+        for track in tracks:
+            length = f"{int(track.duration // 60)}:{int(track.duration % 60):02d}" \
+                if track.duration else "?"
+            title = track.title + (" [red](missing)[/]" if track.missing_since else "")
+            table.add_row(str(track.id), title, track.artist or "", track.album or "", length,
+                          track.format, "yes" if catalog.lyrics(track.id) else "",
+                          "yes" if track.cover_id else "")
+        console.print(table)
+
+
+@library_app.command("stats")
+def library_stats(ctx: typer.Context) -> None:
+    """Summarise the catalog."""
+    with _catalog(ctx) as catalog:
+        _print_stats(catalog)
+
+
+def _print_stats(catalog: Catalog) -> None:
+    stats = catalog.stats()
+    table = Table(show_header=False, box=None)
+    hours, rest = divmod(int(stats.total_duration), 3600)
+    rows = [("tracks", stats.tracks), ("artists", stats.artists), ("albums", stats.albums),
+            ("total length", f"{hours}h {rest // 60:02d}m"),
+            ("with lyrics", stats.with_lyrics), ("with cover art", stats.with_cover),
+            ("missing files", stats.missing), ("scan errors", stats.errors),
+            ("formats", ", ".join(f"{k} {v}" for k, v in stats.formats.items()) or "-"),
+            ("library folders", "\n".join(stats.roots) or "-")]
+    for name, value in rows:
+        table.add_row(f"[bold]{name}[/]", str(value))
+    console.print(table)
+
+
+@library_app.command("errors")
+def library_errors(ctx: typer.Context) -> None:
+    """Files that could not be catalogued, and why."""
+    with _catalog(ctx) as catalog:
+        errors = catalog.errors()
+        if not errors:
+            console.print("No scan errors.")
+            return
+        table = Table("path", "error")
+        for error in errors:
+            table.add_row(error.path, error.error)
+        console.print(table)
+
+
+class DemoChoice(str, Enum):
+    auto = "auto"
+    debian = "debian"
+    synthetic = "synthetic"
+
+
+@app.command()
+def demo(
+    ctx: typer.Context,
+    source: Annotated[DemoChoice, typer.Option(
+        help="auto: Debian's free game soundtracks, else synthesized; or force one.",
+        case_sensitive=False)] = DemoChoice.auto,
+) -> None:
+    """Build the demo library of free music, index it, and show the catalog."""
+    settings: Settings = ctx.obj
+    with _catalog(ctx) as catalog:
+        built = build_demo_library(settings.demo_library_dir, settings.cache_dir,
+                                   source=source.value,
+                                   log=lambda line: console.print(f"[dim]{line}[/]"))
+        console.print(f"Demo library ({built.source}{', already built' if built.reused else ''}): "
+                      f"{built.folder}")
+        _print_report(_scan_with_progress(catalog, built.folder, verify=False))
+        _print_stats(catalog)
+

@@ -1,0 +1,83 @@
+"""One settings object for every front end.
+
+Precedence, highest first: explicit arguments (CLI flags), environment variables
+(``NEWWAVE_*``), the TOML file (``NEWWAVE_CONFIG`` or ``<config dir>/newwave.toml``),
+then per-user defaults from platformdirs.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+
+APP_NAME = "newwave"
+
+
+class ConfigError(ValueError):
+    """The configuration file or an environment variable holds an unusable value."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    cache_dir: Path
+
+    @property
+    def catalog_path(self) -> Path:
+        return self.data_dir / "catalog.sqlite"
+
+    @property
+    def demo_library_dir(self) -> Path:
+        return self.data_dir / "demo-library"
+
+    @classmethod
+    def load(
+        cls,
+        data_dir: Path | None = None,
+        cache_dir: Path | None = None,
+        config_file: Path | None = None,
+    ) -> Settings:
+        file_values = _read_config_file(config_file)
+        return cls(
+            data_dir=_pick_path(data_dir, "NEWWAVE_DATA_DIR", file_values, "data_dir",
+                                platformdirs.user_data_dir(APP_NAME)),
+            cache_dir=_pick_path(cache_dir, "NEWWAVE_CACHE_DIR", file_values, "cache_dir",
+                                 platformdirs.user_cache_dir(APP_NAME)),
+        )
+
+
+def default_config_file() -> Path:
+    return Path(os.environ.get("NEWWAVE_CONFIG") or
+                Path(platformdirs.user_config_dir(APP_NAME)) / "newwave.toml")
+
+
+def _read_config_file(config_file: Path | None) -> dict[str, Any]:
+    path = config_file or default_config_file()
+    if not path.exists():
+        if config_file is not None:
+            raise ConfigError(f"{path}: config file not found; create it or drop the option")
+        return {}
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc}); fix or remove the file") from exc
+
+
+def _pick_path(explicit: Path | None, env_var: str, file_values: dict[str, Any],
+               key: str, default: str) -> Path:
+    if explicit is not None:
+        value: Any = explicit
+    elif os.environ.get(env_var):
+        value = os.environ[env_var]
+    elif key in file_values:
+        value = file_values[key]
+        if not isinstance(value, str):
+            raise ConfigError(f"config key {key!r} must be a path string, got {value!r}")
+    else:
+        value = default
+    return Path(value).expanduser().resolve()
