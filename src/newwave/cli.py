@@ -189,3 +189,7 @@ def demo(
         _print_report(_scan_with_progress(catalog, built.folder, verify=False))
         _print_stats(catalog)
 
+
+
+if __name__ == "__main__":
+    app()

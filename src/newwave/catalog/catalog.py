@@ -83,7 +83,8 @@ class Catalog:
 
     def add_root(self, path: Path) -> int:
         with self.transaction() as conn:
-            conn.execute("INSERT OR IGNORE INTO library_roots (path, added_at) VALUES (?, ?)",
+            conn.execute("INSERT INTO library_roots (path, added_at) VALUES (?, ?) "
+                         "ON CONFLICT(path) DO NOTHING",
                          (str(path), time.time()))
             return conn.execute("SELECT id FROM library_roots WHERE path = ?",
                                 (str(path),)).fetchone()[0]
@@ -178,8 +179,8 @@ class Catalog:
         """Store an image once (by content hash) and return its id."""
         with self.transaction() as conn:
             conn.execute(
-                "INSERT OR IGNORE INTO covers (sha256, source, path, mime, width, height, data) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO covers (sha256, source, path, mime, width, height, data) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(sha256) DO NOTHING",
                 (cover.sha256, cover.source, cover.path, cover.mime, cover.width,
                  cover.height, cover.data))
             return conn.execute("SELECT id FROM covers WHERE sha256 = ?",
