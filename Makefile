@@ -10,6 +10,9 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
+	# musicnn's pretrained checkpoints; its declared deps (numpy<1.17, tensorflow) are unusable
+	# and unneeded: NewWave reads the checkpoints itself.
+	$(PY) -m pip install --quiet --no-deps musicnn==0.1.0
 	touch $@
 
 install: $(STAMP)
@@ -25,6 +28,7 @@ test-slow: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/scan.py
+	$(PY) benchmarks/embed.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info src/*.egg-info

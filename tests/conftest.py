@@ -46,3 +46,17 @@ def synthetic_library(tmp_path: Path, synthetic_library_template: Path) -> Path:
     target = tmp_path / "library"
     shutil.copytree(synthetic_library_template, target)
     return target
+
+
+@pytest.fixture(scope="session")
+def text_encoder():
+    from newwave.models.text import SentenceTransformerEncoder
+
+    return SentenceTransformerEncoder()
+
+
+@pytest.fixture(scope="session")
+def musicnn():
+    from newwave.models.musicnn import MusicnnAudioModel
+
+    return MusicnnAudioModel()

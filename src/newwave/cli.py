@@ -13,10 +13,14 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from newwave.catalog import Catalog, SchemaError
+from newwave.catalog import Catalog, SchemaError, VectorSpaceMismatch
 from newwave.config import ConfigError, Settings
 from newwave.demo import DebianUnavailable, build_demo_library
+from newwave.indexer import Embedder, EmbedProgress, EmbedReport
 from newwave.library import ScanError, Scanner, ScanProgress, ScanReport
+from newwave.models.musicnn import CheckpointError
+from newwave.models.registry import AUDIO_MODEL_CHOICES, ActiveModels
+from newwave.models.text import ModelLoadError
 
 app = typer.Typer(help="NewWave: find music by description.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
@@ -27,10 +31,6 @@ console = Console()
 err_console = Console(stderr=True)
 
 
-class UserError(Exception):
-    """A failure the user can fix; printed without a traceback."""
-
-
 @app.callback()
 def main(
     ctx: typer.Context,
@@ -39,9 +39,16 @@ def main(
         show_default=False)] = None,
     config: Annotated[Path | None, typer.Option(
         help="TOML settings file (env NEWWAVE_CONFIG).", show_default=False)] = None,
+    text_model: Annotated[str | None, typer.Option(
+        help="Text encoder: sentence-transformers name or folder (env NEWWAVE_TEXT_MODEL; "
+             "default all-MiniLM-L6-v2, offline).", show_default=False)] = None,
+    audio_model: Annotated[str | None, typer.Option(
+        help=f"Audio model: {AUDIO_MODEL_CHOICES} (env NEWWAVE_AUDIO_MODEL; default musicnn, "
+             "offline).", show_default=False)] = None,
 ) -> None:
     try:
-        ctx.obj = Settings.load(data_dir=data_dir, config_file=config)
+        ctx.obj = Settings.load(data_dir=data_dir, config_file=config, text_model=text_model,
+                                audio_model=audio_model)
     except ConfigError as exc:
         _fail(str(exc))
 
@@ -52,7 +59,8 @@ def _catalog(ctx: typer.Context) -> Iterator[Catalog]:
     try:
         with Catalog(settings.catalog_path) as catalog:
             yield catalog
-    except (SchemaError, ScanError, DebianUnavailable, UserError) as exc:
+    except (SchemaError, ScanError, DebianUnavailable, ConfigError, ModelLoadError,
+            CheckpointError, VectorSpaceMismatch) as exc:
         _fail(str(exc))
 
 
@@ -67,11 +75,57 @@ def index(
     paths: Annotated[list[Path], typer.Argument(help="Music folders to scan.")],
     verify: Annotated[bool, typer.Option(
         help="Decode every new or changed file completely to catch corrupt audio.")] = False,
+    scan_only: Annotated[bool, typer.Option(
+        help="Only update the catalog; compute no vectors.")] = False,
 ) -> None:
-    """Scan music folders into the catalog (incremental: only changes are read)."""
+    """Scan music folders into the catalog and embed new tracks (incremental, resumable)."""
     with _catalog(ctx) as catalog:
         for path in paths:
             _print_report(_scan_with_progress(catalog, path, verify=verify))
+        if not scan_only:
+            _embed_with_progress(catalog, ActiveModels(ctx.obj))
+
+
+def _embed_with_progress(catalog: Catalog, models: ActiveModels) -> EmbedReport:
+    columns = [TextColumn("[bold]embedding {task.fields[stage]}"), BarColumn(),
+               MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("{task.description}")]
+    with Progress(*columns, console=console, transient=True) as progress:
+        task = progress.add_task("loading models", total=None, stage="")
+
+        def show(update: EmbedProgress) -> None:
+            progress.update(task, completed=update.done, total=update.total, stage=update.stage,
+                            description=update.track.title[:40])
+
+        try:
+            report = Embedder(catalog, models, on_progress=show).run()
+        except KeyboardInterrupt:
+            progress.stop()
+            err_console.print("[yellow]Interrupted.[/] Vectors computed so far are saved; run "
+                              "the same command again to resume.")
+            raise typer.Exit(130) from None
+    rate = f", {report.audio_seconds / report.elapsed:.0f}x real time" \
+        if report.audio_embedded and report.elapsed else ""
+    console.print(f"Embedded {report.audio_embedded} tracks' audio and "
+                  f"{report.lyrics_embedded} tracks' lyrics in {report.elapsed:.1f}s{rate}"
+                  + (f"; [red]{report.audio_failed} failed[/]" if report.audio_failed else ""))
+    return report
+
+
+@app.command()
+def models(ctx: typer.Context) -> None:
+    """The configured models, and the vectors stored for each model in the catalog."""
+    settings: Settings = ctx.obj
+    console.print(f"text encoder: [bold]{settings.text_model}[/]  (lyrics, and text queries)")
+    console.print(f"audio model:  [bold]{settings.audio_model}[/]  (sound; choices: "
+                  f"{AUDIO_MODEL_CHOICES})")
+    with _catalog(ctx) as catalog:
+        counts = catalog.vector_counts()
+        table = Table("kind", "model", "version", "dim", "tracks with vectors")
+        for space in catalog.vector_spaces():
+            table.add_row(space.kind, space.model, space.version, str(space.dim),
+                          str(counts.get(space.id, 0)))
+        console.print(table if catalog.vector_spaces() else
+                      "No vectors stored yet; run `newwave index FOLDER`.")
 
 
 def _scan_with_progress(catalog: Catalog, path: Path, *, verify: bool) -> ScanReport:
@@ -153,15 +207,16 @@ def _print_stats(catalog: Catalog) -> None:
 
 @library_app.command("errors")
 def library_errors(ctx: typer.Context) -> None:
-    """Files that could not be catalogued, and why."""
+    """Files that could not be catalogued or embedded, and why."""
     with _catalog(ctx) as catalog:
-        errors = catalog.errors()
-        if not errors:
-            console.print("No scan errors.")
+        rows = [(e.path, "scan", e.error) for e in catalog.errors()]
+        rows += [(path, f"embed {space}", error) for path, space, error in catalog.embed_failures()]
+        if not rows:
+            console.print("No errors.")
             return
-        table = Table("path", "error")
-        for error in errors:
-            table.add_row(error.path, error.error)
+        table = Table("path", "stage", "error")
+        for row in rows:
+            table.add_row(*row)
         console.print(table)
 
 
@@ -187,6 +242,7 @@ def demo(
         console.print(f"Demo library ({built.source}{', already built' if built.reused else ''}): "
                       f"{built.folder}")
         _print_report(_scan_with_progress(catalog, built.folder, verify=False))
+        _embed_with_progress(catalog, ActiveModels(settings))
         _print_stats(catalog)
 
 

@@ -22,10 +22,18 @@ class ConfigError(ValueError):
     """The configuration file or an environment variable holds an unusable value."""
 
 
+DEFAULT_TEXT_MODEL = "all-MiniLM-L6-v2"
+DEFAULT_AUDIO_MODEL = "musicnn"
+
+
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path
     cache_dir: Path
+    # sentence-transformers name or local path, for lyrics and queries
+    text_model: str = DEFAULT_TEXT_MODEL
+    # "musicnn" (offline), "clap" (laion/larger_clap_music) or "clap:<name or path>"
+    audio_model: str = DEFAULT_AUDIO_MODEL
 
     @property
     def catalog_path(self) -> Path:
@@ -41,13 +49,19 @@ class Settings:
         data_dir: Path | None = None,
         cache_dir: Path | None = None,
         config_file: Path | None = None,
+        text_model: str | None = None,
+        audio_model: str | None = None,
     ) -> Settings:
         file_values = _read_config_file(config_file)
         return cls(
-            data_dir=_pick_path(data_dir, "NEWWAVE_DATA_DIR", file_values, "data_dir",
-                                platformdirs.user_data_dir(APP_NAME)),
-            cache_dir=_pick_path(cache_dir, "NEWWAVE_CACHE_DIR", file_values, "cache_dir",
-                                 platformdirs.user_cache_dir(APP_NAME)),
+            data_dir=Path(_pick(data_dir, "NEWWAVE_DATA_DIR", file_values, "data_dir",
+                                platformdirs.user_data_dir(APP_NAME))).expanduser().resolve(),
+            cache_dir=Path(_pick(cache_dir, "NEWWAVE_CACHE_DIR", file_values, "cache_dir",
+                                 platformdirs.user_cache_dir(APP_NAME))).expanduser().resolve(),
+            text_model=_pick(text_model, "NEWWAVE_TEXT_MODEL", file_values, "text_model",
+                             DEFAULT_TEXT_MODEL),
+            audio_model=_pick(audio_model, "NEWWAVE_AUDIO_MODEL", file_values, "audio_model",
+                              DEFAULT_AUDIO_MODEL),
         )
 
 
@@ -68,16 +82,16 @@ def _read_config_file(config_file: Path | None) -> dict[str, Any]:
         raise ConfigError(f"{path}: not valid TOML ({exc}); fix or remove the file") from exc
 
 
-def _pick_path(explicit: Path | None, env_var: str, file_values: dict[str, Any],
-               key: str, default: str) -> Path:
+def _pick(explicit: Path | str | None, env_var: str, file_values: dict[str, Any],
+          key: str, default: str) -> str:
+    """The first of: explicit value, environment variable, config file, default."""
     if explicit is not None:
-        value: Any = explicit
-    elif os.environ.get(env_var):
-        value = os.environ[env_var]
-    elif key in file_values:
+        return str(explicit)
+    if os.environ.get(env_var):
+        return os.environ[env_var]
+    if key in file_values:
         value = file_values[key]
-        if not isinstance(value, str):
-            raise ConfigError(f"config key {key!r} must be a path string, got {value!r}")
-    else:
-        value = default
-    return Path(value).expanduser().resolve()
+        if not isinstance(value, str) or not value:
+            raise ConfigError(f"config key {key!r} must be a non-empty string, got {value!r}")
+        return value
+    return default

@@ -9,6 +9,10 @@ from newwave.catalog.models import (
     ScanErrorRow,
     Track,
     TrackRecord,
+    StoredVectors,
+    VectorKind,
+    VectorSpace,
+    VectorSpaceMismatch,
 )
 from newwave.catalog.schema import SCHEMA_VERSION, SchemaError
 
@@ -23,5 +27,9 @@ __all__ = [
     "SchemaError",
     "Track",
     "TrackRecord",
+    "StoredVectors",
+    "VectorKind",
+    "VectorSpace",
+    "VectorSpaceMismatch",
     "connect",
 ]

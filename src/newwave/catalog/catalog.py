@@ -7,6 +7,7 @@ writers queue instead of failing half-way.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 import threading
@@ -17,6 +18,8 @@ from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from newwave.catalog.models import (
     CatalogStats,
     CoverImage,
@@ -26,6 +29,10 @@ from newwave.catalog.models import (
     ScanErrorRow,
     Track,
     TrackRecord,
+    StoredVectors,
+    VectorKind,
+    VectorSpace,
+    VectorSpaceMismatch,
 )
 from newwave.catalog.schema import migrate
 
@@ -149,9 +156,10 @@ class Catalog:
                     "WHERE id = ?", [values[c] for c in _RECORD_COLUMNS] + [now, track_id])
             conn.execute("DELETE FROM lyrics WHERE track_id = ?", (track_id,))
             if lyrics is not None:
-                conn.execute("INSERT INTO lyrics (track_id, source, text, synced) "
-                             "VALUES (?, ?, ?, ?)",
-                             (track_id, lyrics.source, lyrics.text, int(lyrics.synced)))
+                conn.execute("INSERT INTO lyrics (track_id, source, text, text_hash, synced) "
+                             "VALUES (?, ?, ?, ?, ?)",
+                             (track_id, lyrics.source, lyrics.text, text_hash(lyrics.text),
+                              int(lyrics.synced)))
             conn.execute("DELETE FROM scan_errors WHERE path = ?", (record.path,))
         return track_id
 
@@ -172,6 +180,100 @@ class Catalog:
         rows = self._query("SELECT source, text, synced FROM lyrics WHERE track_id = ?",
                            (track_id,))
         return Lyrics(rows[0]["source"], rows[0]["text"], bool(rows[0]["synced"])) if rows else None
+
+    # -- vectors -------------------------------------------------------------------
+
+    def vector_space(self, kind: VectorKind, model: str, version: str, dim: int) -> VectorSpace:
+        """The space for ``kind`` vectors of this model version, created on first use."""
+        with self.transaction() as conn:
+            conn.execute("INSERT INTO vector_spaces (kind, model, version, dim, created_at) "
+                         "VALUES (?, ?, ?, ?, ?) ON CONFLICT(kind, model, version) DO NOTHING",
+                         (kind, model, version, dim, time.time()))
+            row = conn.execute("SELECT * FROM vector_spaces WHERE kind = ? AND model = ? "
+                               "AND version = ?", (kind, model, version)).fetchone()
+        space = _space(row)
+        if space.dim != dim:
+            raise VectorSpaceMismatch(
+                f"{model}@{version} was stored with {space.dim}-d {kind} vectors but now "
+                f"produces {dim}-d ones; give the changed model a new version")
+        return space
+
+    def vector_spaces(self) -> list[VectorSpace]:
+        return [_space(r) for r in self._query("SELECT * FROM vector_spaces ORDER BY kind, id")]
+
+    def put_vectors(self, space: VectorSpace, track_id: int, source_hash: str,
+                    vectors: np.ndarray) -> None:
+        """Replace the track's vectors in ``space`` (``[chunks, dim]`` or ``[dim]``)."""
+        matrix = np.asarray(vectors, dtype="<f4").reshape(-1, vectors.shape[-1])
+        if matrix.shape[1] != space.dim or matrix.shape[0] == 0:
+            raise VectorSpaceMismatch(
+                f"cannot store {matrix.shape[1]}-d vectors in the {space.dim}-d space of "
+                f"{space.model}@{space.version} ({space.kind}); vectors of different models "
+                "are never mixed")
+        with self.transaction() as conn:
+            conn.execute("DELETE FROM vectors WHERE space_id = ? AND track_id = ?",
+                         (space.id, track_id))
+            conn.execute("DELETE FROM embed_failures WHERE space_id = ? AND track_id = ?",
+                         (space.id, track_id))
+            conn.executemany(
+                "INSERT INTO vectors (space_id, track_id, chunk, source_hash, vector) "
+                "VALUES (?, ?, ?, ?, ?)",
+                [(space.id, track_id, i, source_hash, row.tobytes()) for i, row in enumerate(matrix)])
+
+    def vectors(self, space: VectorSpace, *, include_missing: bool = False) -> StoredVectors:
+        """Every vector of ``space`` (of present tracks unless asked), in track order."""
+        rows = self._query(
+            "SELECT v.track_id, v.chunk, v.vector FROM vectors v JOIN tracks t ON t.id = v.track_id "
+            "WHERE v.space_id = ? AND (? OR t.missing_since IS NULL) ORDER BY v.track_id, v.chunk",
+            (space.id, include_missing))
+        matrix = np.frombuffer(b"".join(r["vector"] for r in rows), dtype="<f4")
+        return StoredVectors(space=space,
+                             track_ids=np.array([r["track_id"] for r in rows], dtype=np.int64),
+                             chunks=np.array([r["chunk"] for r in rows], dtype=np.int64),
+                             matrix=matrix.reshape(len(rows), space.dim).astype(np.float32))
+
+    def tracks_needing_audio_vectors(self, space: VectorSpace) -> list[Track]:
+        """Present tracks whose audio has no vector in ``space`` (or changed since), and
+        that did not already fail on this very content."""
+        return self._tracks_needing(space, "t.content_hash", "")
+
+    def tracks_needing_lyrics_vectors(self, space: VectorSpace) -> list[Track]:
+        return self._tracks_needing(space, "l.text_hash",
+                                    "JOIN lyrics l ON l.track_id = t.id")
+
+    def _tracks_needing(self, space: VectorSpace, source: str, join: str) -> list[Track]:
+        columns = ", ".join(f"t.{c}" for c in _TRACK_COLUMNS)
+        rows = self._query(
+            f"SELECT {columns} FROM tracks t {join} WHERE t.missing_since IS NULL "
+            f"AND NOT EXISTS (SELECT 1 FROM vectors v WHERE v.space_id = ? "
+            f"  AND v.track_id = t.id AND v.source_hash = {source}) "
+            f"AND NOT EXISTS (SELECT 1 FROM embed_failures f WHERE f.space_id = ? "
+            f"  AND f.track_id = t.id AND f.source_hash = {source}) ORDER BY t.id",
+            (space.id, space.id))
+        return [_track(r) for r in rows]
+
+    def record_embed_failure(self, space: VectorSpace, track_id: int, source_hash: str,
+                             error: str) -> None:
+        with self.transaction() as conn:
+            conn.execute("INSERT INTO embed_failures (space_id, track_id, source_hash, error, "
+                         "failed_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT(space_id, track_id) "
+                         "DO UPDATE SET source_hash = excluded.source_hash, "
+                         "error = excluded.error, failed_at = excluded.failed_at",
+                         (space.id, track_id, source_hash, error, time.time()))
+
+    def embed_failures(self) -> list[tuple[str, str, str]]:
+        """(track path, space description, error) of every track a model could not embed."""
+        rows = self._query("SELECT t.path, s.kind, s.model, f.error FROM embed_failures f "
+                           "JOIN tracks t ON t.id = f.track_id "
+                           "JOIN vector_spaces s ON s.id = f.space_id ORDER BY t.path")
+        return [(r["path"], f"{r['kind']} ({r['model']})", r["error"]) for r in rows]
+
+    def vector_counts(self) -> dict[int, int]:
+        """Space id -> number of present tracks with vectors in it."""
+        rows = self._query("SELECT v.space_id, count(DISTINCT v.track_id) AS n FROM vectors v "
+                           "JOIN tracks t ON t.id = v.track_id WHERE t.missing_since IS NULL "
+                           "GROUP BY v.space_id")
+        return {r["space_id"]: r["n"] for r in rows}
 
     # -- covers --------------------------------------------------------------------
 
@@ -269,6 +371,14 @@ class Catalog:
             "SELECT format, count(*) AS n FROM tracks WHERE missing_since IS NULL "
             "GROUP BY format ORDER BY n DESC, format")}
         return CatalogStats(**dict(row), roots=self.roots(), formats=formats)
+
+
+def text_hash(text: str) -> str:
+    return hashlib.blake2b(text.encode("utf-8"), digest_size=16).hexdigest()
+
+
+def _space(row: sqlite3.Row) -> VectorSpace:
+    return VectorSpace(**dict(row))
 
 
 def _track(row: sqlite3.Row) -> Track:

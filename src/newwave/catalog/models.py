@@ -5,10 +5,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import numpy as np
+
 LyricsSource = Literal["embedded", "lrc", "txt"]
 CoverSource = Literal["embedded", "folder"]
 TagsSource = Literal["tags", "filename", "mixed"]
 JobStatus = Literal["running", "done", "failed", "interrupted"]
+VectorKind = Literal["audio-text", "audio", "lyrics"]
+
+
+class VectorSpaceMismatch(ValueError):
+    """Vectors of one model were about to be stored or compared with another's."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -106,3 +113,23 @@ class CatalogStats:
     errors: int
     roots: list[str] = field(default_factory=list)
     formats: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True)
+class VectorSpace:
+    id: int
+    kind: VectorKind
+    model: str
+    version: str
+    dim: int
+    created_at: float
+
+
+@dataclass(frozen=True)
+class StoredVectors:
+    """Vectors of one space: row i belongs to ``track_ids[i]`` (window ``chunks[i]``)."""
+
+    space: VectorSpace
+    track_ids: np.ndarray
+    chunks: np.ndarray
+    matrix: np.ndarray  # [rows, dim] float32

@@ -67,6 +67,7 @@ MIGRATIONS: list[str] = [
         track_id  INTEGER PRIMARY KEY REFERENCES tracks(id) ON DELETE CASCADE,
         source    TEXT NOT NULL CHECK (source IN ('embedded', 'lrc', 'txt')),
         text      TEXT NOT NULL,
+        text_hash TEXT NOT NULL,               -- identifies the text its vectors came from
         synced    INTEGER NOT NULL DEFAULT 0   -- 1 when the source carried timestamps
     );
     CREATE TABLE scan_errors (
@@ -86,6 +87,34 @@ MIGRATIONS: list[str] = [
         created_at  REAL NOT NULL
     );
     CREATE INDEX feedback_by_track ON feedback(track_id);
+    -- A vector space is one model (name, version, dimension) used for one kind of
+    -- vector; vectors of different spaces are never compared.
+    CREATE TABLE vector_spaces (
+        id          INTEGER PRIMARY KEY,
+        kind        TEXT NOT NULL CHECK (kind IN ('audio-text', 'audio', 'lyrics')),
+        model       TEXT NOT NULL,
+        version     TEXT NOT NULL,
+        dim         INTEGER NOT NULL CHECK (dim > 0),
+        created_at  REAL NOT NULL,
+        UNIQUE (kind, model, version)
+    );
+    CREATE TABLE vectors (
+        space_id     INTEGER NOT NULL REFERENCES vector_spaces(id) ON DELETE CASCADE,
+        track_id     INTEGER NOT NULL REFERENCES tracks(id) ON DELETE CASCADE,
+        chunk        INTEGER NOT NULL DEFAULT 0,   -- long lyrics: one row per window
+        source_hash  TEXT NOT NULL,                -- the audio/lyrics it was computed from
+        vector       BLOB NOT NULL,                -- float32, little-endian
+        PRIMARY KEY (space_id, track_id, chunk)
+    );
+    CREATE INDEX vectors_by_track ON vectors(track_id);
+    CREATE TABLE embed_failures (
+        space_id     INTEGER NOT NULL REFERENCES vector_spaces(id) ON DELETE CASCADE,
+        track_id     INTEGER NOT NULL REFERENCES tracks(id) ON DELETE CASCADE,
+        source_hash  TEXT NOT NULL,
+        error        TEXT NOT NULL,
+        failed_at    REAL NOT NULL,
+        PRIMARY KEY (space_id, track_id)
+    );
     CREATE TABLE jobs (
         id           INTEGER PRIMARY KEY,
         kind         TEXT NOT NULL,

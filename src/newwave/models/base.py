@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal, Protocol
 
 import numpy as np
 import soxr
+
+# What a vector describes: "audio-text" vectors meet text queries (a joint space),
+# "audio" vectors meet other audio (similar tracks, recorded snippets), "lyrics"
+# vectors meet text through the text encoder.
+VectorKind = Literal["audio-text", "audio", "lyrics"]
 
 
 @dataclass(frozen=True)
@@ -20,15 +26,42 @@ class ModelInfo:
         return f"{self.name}@{self.version} ({self.dim}-d)"
 
 
-class ModelMismatchError(ValueError):
-    """Vectors from different models (or versions, or dimensions) were about to be mixed."""
+@dataclass(frozen=True)
+class QueryVector:
+    """A text query in a model's space, with what the model made of it."""
+
+    vector: np.ndarray
+    confident: bool = True  # False: the model has no signal for this query
+    note: str | None = None  # e.g. the tags matched, or that the text was truncated
 
 
-def ensure_same_space(stored: ModelInfo, incoming: ModelInfo) -> None:
-    if stored != incoming:
-        raise ModelMismatchError(
-            f"vectors of {incoming} cannot be mixed with stored vectors of {stored}; "
-            "re-index with one model (`newwave index`) or switch the configured model back")
+class AudioModel(Protocol):
+    """Turns a waveform into one vector per kind it serves (see ``spaces``)."""
+
+    sample_rate: int  # the rate it wants; other rates are resampled
+
+    @property
+    def spaces(self) -> dict[VectorKind, ModelInfo]: ...
+
+    def embed_audio(self, waveform: np.ndarray, sample_rate: int) -> dict[VectorKind, np.ndarray]: ...
+
+
+class TextQueryModel(Protocol):
+    """The text side of an audio–text space."""
+
+    @property
+    def info(self) -> ModelInfo: ...
+
+    def embed_text(self, queries: list[str]) -> list[QueryVector]: ...
+
+
+class TextEncoder(Protocol):
+    @property
+    def info(self) -> ModelInfo: ...
+
+    def encode(self, texts: list[str]) -> np.ndarray: ...
+
+    def encode_chunked(self, texts: list[str]) -> list[np.ndarray]: ...
 
 
 def l2_normalize(vectors: np.ndarray) -> np.ndarray:

@@ -1,0 +1,116 @@
+"""Embedding the catalog: every present track gets vectors from the active models.
+
+Audio goes through the audio model (one decode serves all of its spaces); lyrics go
+through the text encoder, one vector per window of long lyrics. Each track commits on
+its own, so an interrupted run resumes where it stopped; a track whose audio cannot be
+decoded is recorded and not retried until its file changes.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+from newwave.audio import AudioDecodeError, decode
+from newwave.catalog import Catalog, Track, VectorSpace
+from newwave.catalog.catalog import text_hash
+from newwave.models.base import ModelInfo, VectorKind
+from newwave.models.registry import ActiveModels
+
+Stage = Literal["audio", "lyrics"]
+
+
+@dataclass
+class EmbedReport:
+    audio_embedded: int = 0
+    audio_failed: int = 0
+    lyrics_embedded: int = 0
+    audio_seconds: float = 0.0
+    elapsed: float = 0.0
+
+
+@dataclass(frozen=True)
+class EmbedProgress:
+    stage: Stage
+    done: int
+    total: int
+    track: Track
+
+
+ProgressCallback = Callable[[EmbedProgress], None]
+
+
+class Embedder:
+    def __init__(self, catalog: Catalog, models: ActiveModels, *,
+                 on_progress: ProgressCallback | None = None, lyrics_batch: int = 16) -> None:
+        self.catalog = catalog
+        self.models = models
+        self.on_progress = on_progress
+        self.lyrics_batch = lyrics_batch
+
+    def run(self) -> EmbedReport:
+        report = EmbedReport()
+        started = time.monotonic()
+        job_id = self.catalog.start_job("embed", {"audio_model": self.models.settings.audio_model,
+                                                  "text_model": self.models.settings.text_model})
+        try:
+            self._embed_audio(report, job_id)
+            self._embed_lyrics(report, job_id)
+        except BaseException as exc:
+            status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+            self.catalog.finish_job(job_id, status, error=None if status == "interrupted"
+                                    else repr(exc))
+            raise
+        report.elapsed = time.monotonic() - started
+        self.catalog.finish_job(job_id, "done", message=(
+            f"{report.audio_embedded} audio, {report.lyrics_embedded} lyrics embedded, "
+            f"{report.audio_failed} failed"))
+        return report
+
+    def _embed_audio(self, report: EmbedReport, job_id: int) -> None:
+        model = self.models.audio_model
+        spaces = {kind: self._space(kind, info) for kind, info in model.spaces.items()}
+        pending: dict[int, Track] = {}
+        for space in spaces.values():
+            pending.update((t.id, t) for t in self.catalog.tracks_needing_audio_vectors(space))
+        todo = [pending[i] for i in sorted(pending)]
+        for done, track in enumerate(todo, start=1):
+            try:
+                waveform = decode(track.path, model.sample_rate)
+                vectors = model.embed_audio(waveform, model.sample_rate)
+            except (AudioDecodeError, OSError, ValueError) as exc:
+                for space in spaces.values():
+                    self.catalog.record_embed_failure(space, track.id, track.content_hash, str(exc))
+                report.audio_failed += 1
+            else:
+                for kind, space in spaces.items():
+                    self.catalog.put_vectors(space, track.id, track.content_hash, vectors[kind])
+                report.audio_embedded += 1
+                report.audio_seconds += waveform.size / model.sample_rate
+            self._progress(job_id, "audio", done, len(todo), track)
+
+    def _embed_lyrics(self, report: EmbedReport, job_id: int) -> None:
+        encoder = self.models.text_encoder
+        space = self._space("lyrics", encoder.info)
+        todo = self.catalog.tracks_needing_lyrics_vectors(space)
+        for start in range(0, len(todo), self.lyrics_batch):
+            batch, texts = [], []
+            for track in todo[start:start + self.lyrics_batch]:
+                if (lyrics := self.catalog.lyrics(track.id)) is not None:  # may vanish meanwhile
+                    batch.append(track)
+                    texts.append(lyrics.text)
+            for offset, (track, text, vectors) in enumerate(
+                    zip(batch, texts, encoder.encode_chunked(texts)), start=start + 1):
+                self.catalog.put_vectors(space, track.id, text_hash(text), vectors)
+                report.lyrics_embedded += 1
+                self._progress(job_id, "lyrics", offset, len(todo), track)
+
+    def _space(self, kind: VectorKind, info: ModelInfo) -> VectorSpace:
+        return self.catalog.vector_space(kind, info.name, info.version, info.dim)
+
+    def _progress(self, job_id: int, stage: Stage, done: int, total: int, track: Track) -> None:
+        self.catalog.update_job(job_id, done=done, total=total, message=f"{stage}: {track.path}")
+        if self.on_progress is not None:
+            self.on_progress(EmbedProgress(stage, done, total, track))

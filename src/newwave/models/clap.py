@@ -1,0 +1,108 @@
+"""LAION CLAP through transformers, for users who have the weights.
+
+CLAP's audio encoder sees 10 s at 48 kHz. A track is cut into consecutive 10 s
+windows (a tail of at least ``min_tail_seconds`` becomes one more window, which the
+feature extractor repeat-pads); the *raw* projected window embeddings are averaged and
+the mean is L2-normalised. The text side truncates at ``max_text_tokens`` (CLAP was
+trained on 77) and says so in the query's note.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from newwave.audio.windows import windows
+from newwave.models.base import ModelInfo, QueryVector, VectorKind, l2_normalize, resample
+from newwave.models.text import ModelLoadError
+
+DEFAULT_CLAP_MODEL = "laion/larger_clap_music"
+
+
+class ClapAudioTextModel:
+    sample_rate = 48000
+    window_seconds = 10.0
+
+    def __init__(self, name_or_path: str = DEFAULT_CLAP_MODEL, *, max_text_tokens: int = 77,
+                 batch_size: int = 4, min_tail_seconds: float = 1.0, device: str = "cpu") -> None:
+        from transformers import ClapModel, ClapProcessor
+
+        self.name_or_path = name_or_path
+        try:
+            self.model = ClapModel.from_pretrained(name_or_path).to(device).eval()
+            self.processor = ClapProcessor.from_pretrained(name_or_path)
+        except (OSError, ValueError) as exc:
+            raise ModelLoadError(
+                f"cannot load CLAP model {name_or_path!r} ({exc}); download its weights on a "
+                "machine with access to the model hub and point NewWave at the local folder "
+                "(audio_model = \"clap:/path/to/folder\")") from exc
+        self.device = device
+        self.max_text_tokens = max_text_tokens
+        self.batch_size = batch_size
+        self.min_tail_seconds = min_tail_seconds
+
+    @cached_property
+    def info(self) -> ModelInfo:
+        params = list(self.model.parameters())
+        fingerprint = json.dumps({"config": self.model.config.to_dict(),
+                                  "weights": [round(float(p.detach().double().sum()), 6)
+                                              for p in (params[0], params[-1])]},
+                                 sort_keys=True, default=str)
+        name = Path(self.name_or_path).name if os.path.isdir(self.name_or_path) \
+            else self.name_or_path
+        return ModelInfo(name=f"clap:{name}",
+                         version=hashlib.sha1(fingerprint.encode()).hexdigest()[:12],
+                         dim=int(self.model.config.projection_dim))
+
+    @property
+    def _truncation(self) -> str:
+        """Windows are at most 10 s, so nothing is cut; the mode must only match how the
+        model was built (fused models take 4 mel views, unfused ones 1)."""
+        return "fusion" if self.model.config.audio_config.enable_fusion else "rand_trunc"
+
+    @property
+    def spaces(self) -> dict[VectorKind, ModelInfo]:
+        return {"audio-text": self.info, "audio": self.info}
+
+    def embed_audio(self, waveform: np.ndarray, sample_rate: int) -> dict[VectorKind, np.ndarray]:
+        vector = self.embed_waveform(waveform, sample_rate)
+        return {"audio-text": vector, "audio": vector}
+
+    @torch.inference_mode()
+    def embed_waveform(self, waveform: np.ndarray, sample_rate: int) -> np.ndarray:
+        signal = resample(waveform, sample_rate, self.sample_rate)
+        if signal.size == 0:
+            raise ValueError("cannot embed an empty waveform")
+        size = int(self.window_seconds * self.sample_rate)
+        clips = list(windows(signal, size))
+        tail = signal[len(clips) * size:]
+        if not clips or tail.size >= self.min_tail_seconds * self.sample_rate:
+            clips.append(tail)
+        raw = []
+        for start in range(0, len(clips), self.batch_size):
+            features = self.processor.feature_extractor(
+                clips[start:start + self.batch_size], sampling_rate=self.sample_rate,
+                truncation=self._truncation, return_tensors="pt")
+            outputs = self.model.audio_model(input_features=features["input_features"].to(self.device),
+                                             is_longer=features.get("is_longer"))
+            raw.append(self.model.audio_projection(outputs.pooler_output))
+        return l2_normalize(torch.cat(raw).mean(dim=0).cpu().numpy())
+
+    @torch.inference_mode()
+    def embed_text(self, queries: list[str]) -> list[QueryVector]:
+        tokenizer = self.processor.tokenizer
+        full_lengths = [len(ids) for ids in tokenizer(queries)["input_ids"]]
+        tokens = tokenizer(queries, padding=True, truncation=True,
+                           max_length=self.max_text_tokens, return_tensors="pt")
+        outputs = self.model.text_model(input_ids=tokens["input_ids"].to(self.device),
+                                        attention_mask=tokens["attention_mask"].to(self.device))
+        vectors = l2_normalize(self.model.text_projection(outputs.pooler_output).cpu().numpy())
+        return [QueryVector(vector, note=(f"truncated from {n} to {self.max_text_tokens} tokens"
+                                          if n > self.max_text_tokens else None))
+                for vector, n in zip(vectors, full_lengths)]

@@ -1,0 +1,50 @@
+"""Loading the configured models by name (``Settings.text_model`` / ``audio_model``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+from newwave.config import ConfigError, Settings
+from newwave.models.base import AudioModel, TextQueryModel
+from newwave.models.text import SentenceTransformerEncoder
+
+AUDIO_MODEL_CHOICES = "musicnn, clap, or clap:<hub name or local folder>"
+
+
+def load_audio_model(spec: str) -> AudioModel:
+    if spec == "musicnn":
+        from newwave.models.musicnn import MusicnnAudioModel
+
+        return MusicnnAudioModel()
+    if spec == "clap" or spec.startswith("clap:"):
+        from newwave.models.clap import DEFAULT_CLAP_MODEL, ClapAudioTextModel
+
+        return ClapAudioTextModel(spec.partition(":")[2] or DEFAULT_CLAP_MODEL)
+    raise ConfigError(f"unknown audio model {spec!r}; use {AUDIO_MODEL_CHOICES}")
+
+
+@dataclass
+class ActiveModels:
+    """The models a NewWave instance uses, loaded on first use (loading takes seconds)."""
+
+    settings: Settings
+
+    @cached_property
+    def text_encoder(self) -> SentenceTransformerEncoder:
+        return SentenceTransformerEncoder(self.settings.text_model)
+
+    @cached_property
+    def audio_model(self) -> AudioModel:
+        return load_audio_model(self.settings.audio_model)
+
+    @cached_property
+    def audio_text_queries(self) -> TextQueryModel:
+        """The text side of the audio–text space: CLAP's own text tower, or musicnn's
+        tag vocabulary read through the text encoder."""
+        model = self.audio_model
+        if hasattr(model, "embed_text"):
+            return model  # type: ignore[return-value]
+        from newwave.models.tagspace import TagSpaceModel
+
+        return TagSpaceModel(self.text_encoder)
