@@ -13,7 +13,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from newwave.catalog import Catalog, SchemaError, VectorSpaceMismatch
+from newwave.audio import AudioDecodeError, decode
+from newwave.catalog import Catalog, SchemaError, TrackFilter, VectorSpaceMismatch
 from newwave.config import ConfigError, Settings
 from newwave.demo import DebianUnavailable, build_demo_library
 from newwave.indexer import Embedder, EmbedProgress, EmbedReport
@@ -21,6 +22,7 @@ from newwave.library import ScanError, Scanner, ScanProgress, ScanReport
 from newwave.models.musicnn import CheckpointError
 from newwave.models.registry import AUDIO_MODEL_CHOICES, ActiveModels
 from newwave.models.text import ModelLoadError
+from newwave.search import SearchEngine, SearchError, SearchResult
 
 app = typer.Typer(help="NewWave: find music by description.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
@@ -60,7 +62,7 @@ def _catalog(ctx: typer.Context) -> Iterator[Catalog]:
         with Catalog(settings.catalog_path) as catalog:
             yield catalog
     except (SchemaError, ScanError, DebianUnavailable, ConfigError, ModelLoadError,
-            CheckpointError, VectorSpaceMismatch) as exc:
+            CheckpointError, VectorSpaceMismatch, SearchError, AudioDecodeError) as exc:
         _fail(str(exc))
 
 
@@ -84,6 +86,7 @@ def index(
             _print_report(_scan_with_progress(catalog, path, verify=verify))
         if not scan_only:
             _embed_with_progress(catalog, ActiveModels(ctx.obj))
+            _sync_indexes(catalog, ctx.obj)
 
 
 def _embed_with_progress(catalog: Catalog, models: ActiveModels) -> EmbedReport:
@@ -109,6 +112,16 @@ def _embed_with_progress(catalog: Catalog, models: ActiveModels) -> EmbedReport:
                   f"{report.lyrics_embedded} tracks' lyrics in {report.elapsed:.1f}s{rate}"
                   + (f"; [red]{report.audio_failed} failed[/]" if report.audio_failed else ""))
     return report
+
+
+def _sync_indexes(catalog: Catalog, settings: Settings) -> None:
+    with console.status("updating search indexes"):
+        reports = _engine(catalog, settings).sync()
+    changed = {kind: r for kind, r in reports.items() if r.changed}
+    if changed:
+        console.print("Search indexes updated: " + ", ".join(
+            f"{kind} +{r.added}/-{r.removed}{' (rebuilt)' if r.rebuilt else ''}"
+            for kind, r in changed.items()))
 
 
 @app.command()
@@ -160,6 +173,113 @@ def _print_report(report: ScanReport) -> None:
         console.print(f"[yellow]warning:[/] {warning}")
     if report.failed or report.unreadable_dirs:
         console.print("See [bold]newwave library errors[/] for what failed and why.")
+
+
+def _engine(catalog: Catalog, settings: Settings) -> SearchEngine:
+    return SearchEngine(catalog, ActiveModels(settings), settings.index_dir)
+
+
+def _filters(artist: str | None, album: str | None, genre: str | None, year_min: int | None,
+             year_max: int | None, min_duration: float | None, max_duration: float | None,
+             has_lyrics: bool | None) -> TrackFilter:
+    return TrackFilter(artist=artist, album=album, genre=genre, year_min=year_min,
+                       year_max=year_max, min_duration=min_duration,
+                       max_duration=max_duration, has_lyrics=has_lyrics)
+
+
+def _print_result(result: SearchResult) -> None:
+    for note in result.notes:
+        console.print(f"[dim]{note}[/]")
+    if not result.hits:
+        console.print("No matching tracks.")
+        return
+    table = Table("#", "id", "title", "artist", "album", "score", "why")
+    for hit in result.hits:
+        table.add_row(str(hit.rank), str(hit.track.id), hit.track.title, hit.track.artist or "",
+                      hit.track.album or "", f"{hit.score:.3f}", hit.why)
+    console.print(table)
+    console.print(f"[dim]{result.candidates} ranked, {result.elapsed_ms:.0f} ms[/]")
+
+
+# Filter options shared by the search commands.
+ArtistOpt = Annotated[str | None, typer.Option(help="Artist or album artist contains this.")]
+AlbumOpt = Annotated[str | None, typer.Option(help="Album contains this.")]
+GenreOpt = Annotated[str | None, typer.Option(help="Genre contains this.")]
+YearMinOpt = Annotated[int | None, typer.Option(help="Released in or after this year.")]
+YearMaxOpt = Annotated[int | None, typer.Option(help="Released in or before this year.")]
+MinDurOpt = Annotated[float | None, typer.Option(help="At least this many seconds long.")]
+MaxDurOpt = Annotated[float | None, typer.Option(help="At most this many seconds long.")]
+LyricsOpt = Annotated[bool | None, typer.Option("--has-lyrics/--no-lyrics",
+                                                help="Only tracks with (or without) lyrics.",
+                                                show_default=False)]
+LimitOpt = Annotated[int, typer.Option(min=1, max=1000, help="Hits per page.")]
+OffsetOpt = Annotated[int, typer.Option(min=0, help="Skip this many hits (paging).")]
+
+
+class SearchMode(str, Enum):
+    audio = "audio"
+    lyrics = "lyrics"
+    combined = "combined"
+
+
+@app.command()
+def search(
+    ctx: typer.Context,
+    query: Annotated[str | None, typer.Argument(help="What you want to hear.")] = None,
+    mode: Annotated[SearchMode, typer.Option(
+        help="audio: by sound; lyrics: by meaning; combined: both.")] = SearchMode.combined,
+    audio: Annotated[Path | None, typer.Option(
+        help="Search by a recording instead of text (any audio file, 3 s or more).")] = None,
+    limit: LimitOpt = 10, offset: OffsetOpt = 0, artist: ArtistOpt = None,
+    album: AlbumOpt = None, genre: GenreOpt = None, year_min: YearMinOpt = None,
+    year_max: YearMaxOpt = None, min_duration: MinDurOpt = None,
+    max_duration: MaxDurOpt = None, has_lyrics: LyricsOpt = None,
+) -> None:
+    """Find tracks by a description (or, with --audio, by a recording)."""
+    if (query is None) == (audio is None):
+        _fail("give a text query or --audio FILE (one of the two)")
+    filters = _filters(artist, album, genre, year_min, year_max, min_duration, max_duration,
+                       has_lyrics)
+    with _catalog(ctx) as catalog:
+        engine = _engine(catalog, ctx.obj)
+        if audio is not None:
+            rate = engine.models.audio_model.sample_rate
+            result = engine.by_audio(decode(audio, rate), rate, limit=limit, offset=offset,
+                                     filters=filters)
+        else:
+            result = engine.search(query or "", mode.value, limit=limit, offset=offset,
+                                   filters=filters)
+        _print_result(result)
+
+
+@app.command()
+def similar(
+    ctx: typer.Context,
+    track: Annotated[str, typer.Argument(help="Track id, or words of its title.")],
+    limit: LimitOpt = 10, offset: OffsetOpt = 0, artist: ArtistOpt = None,
+    album: AlbumOpt = None, genre: GenreOpt = None, year_min: YearMinOpt = None,
+    year_max: YearMaxOpt = None, min_duration: MinDurOpt = None,
+    max_duration: MaxDurOpt = None, has_lyrics: LyricsOpt = None,
+) -> None:
+    """Tracks that sound like the given one."""
+    filters = _filters(artist, album, genre, year_min, year_max, min_duration, max_duration,
+                       has_lyrics)
+    with _catalog(ctx) as catalog:
+        track_id = _find_track(catalog, track)
+        _print_result(_engine(catalog, ctx.obj).similar(track_id, limit=limit, offset=offset,
+                                                        filters=filters))
+
+
+def _find_track(catalog: Catalog, text: str) -> int:
+    if text.isdigit():
+        return int(text)
+    matches = catalog.find_tracks(text)
+    if not matches:
+        raise SearchError(f"no track title contains {text!r}; see `newwave library list`")
+    if len(matches) > 1:
+        names = "; ".join(f"{t.id}: {t.title} ({t.artist or '?'})" for t in matches[:5])
+        raise SearchError(f"{len(matches)} tracks match {text!r} ({names}); give the id")
+    return matches[0].id
 
 
 @library_app.command("list")
@@ -243,6 +363,7 @@ def demo(
                       f"{built.folder}")
         _print_report(_scan_with_progress(catalog, built.folder, verify=False))
         _embed_with_progress(catalog, ActiveModels(settings))
+        _sync_indexes(catalog, settings)
         _print_stats(catalog)
 
 

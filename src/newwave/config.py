@@ -34,6 +34,12 @@ class Settings:
     text_model: str = DEFAULT_TEXT_MODEL
     # "musicnn" (offline), "clap" (laion/larger_clap_music) or "clap:<name or path>"
     audio_model: str = DEFAULT_AUDIO_MODEL
+    # a trained fusion model file (`newwave.train.fusion`); empty: rank fusion instead
+    fusion_model: str = ""
+
+    @property
+    def index_dir(self) -> Path:
+        return self.data_dir / "indexes"
 
     @property
     def catalog_path(self) -> Path:
@@ -51,6 +57,7 @@ class Settings:
         config_file: Path | None = None,
         text_model: str | None = None,
         audio_model: str | None = None,
+        fusion_model: str | None = None,
     ) -> Settings:
         file_values = _read_config_file(config_file)
         return cls(
@@ -62,6 +69,8 @@ class Settings:
                              DEFAULT_TEXT_MODEL),
             audio_model=_pick(audio_model, "NEWWAVE_AUDIO_MODEL", file_values, "audio_model",
                               DEFAULT_AUDIO_MODEL),
+            fusion_model=_pick(fusion_model, "NEWWAVE_FUSION_MODEL", file_values, "fusion_model",
+                               ""),
         )
 
 
@@ -91,7 +100,7 @@ def _pick(explicit: Path | str | None, env_var: str, file_values: dict[str, Any]
         return os.environ[env_var]
     if key in file_values:
         value = file_values[key]
-        if not isinstance(value, str) or not value:
-            raise ConfigError(f"config key {key!r} must be a non-empty string, got {value!r}")
+        if not isinstance(value, str):
+            raise ConfigError(f"config key {key!r} must be a string, got {value!r}")
         return value
     return default

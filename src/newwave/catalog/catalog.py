@@ -28,6 +28,7 @@ from newwave.catalog.models import (
     Lyrics,
     ScanErrorRow,
     Track,
+    TrackFilter,
     TrackRecord,
     StoredVectors,
     VectorKind,
@@ -118,6 +119,44 @@ class Catalog:
                "ORDER BY artist COLLATE NOCASE, album COLLATE NOCASE, disc_number, "
                "track_number, title COLLATE NOCASE, id LIMIT ? OFFSET ?")
         return [_track(r) for r in self._query(sql, (-1 if limit is None else limit, offset))]
+
+    def find_tracks(self, title_words: str) -> list[Track]:
+        """Present tracks whose title contains ``title_words`` (case-insensitive)."""
+        rows = self._query(f"SELECT {', '.join(_TRACK_COLUMNS)} FROM tracks "
+                           "WHERE missing_since IS NULL AND title LIKE ? ESCAPE '!' ORDER BY id",
+                           (_contains_pattern(title_words),))
+        return [_track(r) for r in rows]
+
+    def tracks_by_id(self, track_ids: Iterable[int]) -> dict[int, Track]:
+        ids = sorted(set(track_ids))
+        found: dict[int, Track] = {}
+        for start in range(0, len(ids), 500):
+            part = ids[start:start + 500]
+            rows = self._query(f"SELECT {', '.join(_TRACK_COLUMNS)} FROM tracks "
+                               f"WHERE id IN ({', '.join('?' * len(part))})", part)
+            found.update((row["id"], _track(row)) for row in rows)
+        return found
+
+    def filter_track_ids(self, filters: TrackFilter) -> set[int]:
+        """Ids of present tracks that pass every set condition of ``filters``."""
+        clauses, params = ["missing_since IS NULL"], []
+        for value, columns in ((filters.artist, ("artist", "album_artist")),
+                               (filters.album, ("album",)), (filters.genre, ("genre",))):
+            if value:
+                matches = [f"coalesce({column}, '') LIKE ? ESCAPE '!'" for column in columns]
+                clauses.append(f"({' OR '.join(matches)})")
+                params += [_contains_pattern(value)] * len(columns)
+        for clause, value in (("year >= ?", filters.year_min), ("year <= ?", filters.year_max),
+                              ("duration >= ?", filters.min_duration),
+                              ("duration <= ?", filters.max_duration)):
+            if value is not None:
+                clauses.append(clause)
+                params.append(value)
+        if filters.has_lyrics is not None:
+            clauses.append(("" if filters.has_lyrics else "NOT ")
+                           + "EXISTS (SELECT 1 FROM lyrics l WHERE l.track_id = tracks.id)")
+        rows = self._query(f"SELECT id FROM tracks WHERE {' AND '.join(clauses)}", params)
+        return {r[0] for r in rows}
 
     def tracks_under(self, root: Path) -> dict[str, Track]:
         """Every track (missing ones included) whose file lies under ``root``, by path."""
@@ -220,17 +259,34 @@ class Catalog:
                 "VALUES (?, ?, ?, ?, ?)",
                 [(space.id, track_id, i, source_hash, row.tobytes()) for i, row in enumerate(matrix)])
 
-    def vectors(self, space: VectorSpace, *, include_missing: bool = False) -> StoredVectors:
-        """Every vector of ``space`` (of present tracks unless asked), in track order."""
-        rows = self._query(
-            "SELECT v.track_id, v.chunk, v.vector FROM vectors v JOIN tracks t ON t.id = v.track_id "
-            "WHERE v.space_id = ? AND (? OR t.missing_since IS NULL) ORDER BY v.track_id, v.chunk",
-            (space.id, include_missing))
+    def vectors(self, space: VectorSpace, track_ids: Iterable[int] | None = None) -> StoredVectors:
+        """The vectors of present tracks in ``space`` (all, or of ``track_ids``), in
+        (track, chunk) order."""
+        sql = ("SELECT v.track_id, v.chunk, v.vector FROM vectors v "
+               "JOIN tracks t ON t.id = v.track_id "
+               "WHERE v.space_id = ? AND t.missing_since IS NULL {} ORDER BY v.track_id, v.chunk")
+        if track_ids is None:
+            rows = self._query(sql.format(""), (space.id,))
+        else:
+            rows = []
+            ids = sorted(set(track_ids))
+            for start in range(0, len(ids), 500):  # stay under SQLite's variable limit
+                part = ids[start:start + 500]
+                rows += self._query(sql.format(f"AND v.track_id IN ({', '.join('?' * len(part))})"),
+                                    (space.id, *part))
         matrix = np.frombuffer(b"".join(r["vector"] for r in rows), dtype="<f4")
         return StoredVectors(space=space,
                              track_ids=np.array([r["track_id"] for r in rows], dtype=np.int64),
                              chunks=np.array([r["chunk"] for r in rows], dtype=np.int64),
                              matrix=matrix.reshape(len(rows), space.dim).astype(np.float32))
+
+    def vector_manifest(self, space: VectorSpace) -> dict[tuple[int, int], str]:
+        """(track id, chunk) -> source hash of every vector of a present track in ``space``:
+        what a vector index of this space must hold."""
+        rows = self._query("SELECT v.track_id, v.chunk, v.source_hash FROM vectors v "
+                           "JOIN tracks t ON t.id = v.track_id "
+                           "WHERE v.space_id = ? AND t.missing_since IS NULL", (space.id,))
+        return {(r[0], r[1]): r[2] for r in rows}
 
     def tracks_needing_audio_vectors(self, space: VectorSpace) -> list[Track]:
         """Present tracks whose audio has no vector in ``space`` (or changed since), and
@@ -371,6 +427,12 @@ class Catalog:
             "SELECT format, count(*) AS n FROM tracks WHERE missing_since IS NULL "
             "GROUP BY format ORDER BY n DESC, format")}
         return CatalogStats(**dict(row), roots=self.roots(), formats=formats)
+
+
+def _contains_pattern(value: str) -> str:
+    """A LIKE pattern (escape character ``!``) matching ``value`` literally, anywhere."""
+    escaped = value.replace("!", "!!").replace("%", "!%").replace("_", "!_")
+    return f"%{escaped}%"
 
 
 def text_hash(text: str) -> str:

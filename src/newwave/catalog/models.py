@@ -133,3 +133,22 @@ class StoredVectors:
     track_ids: np.ndarray
     chunks: np.ndarray
     matrix: np.ndarray  # [rows, dim] float32
+
+
+@dataclass(frozen=True)
+class TrackFilter:
+    """Conditions on tracks; unset fields do not filter. Text fields match
+    case-insensitively anywhere in the value (artist also matches the album artist)."""
+
+    artist: str | None = None
+    album: str | None = None
+    genre: str | None = None
+    year_min: int | None = None
+    year_max: int | None = None
+    min_duration: float | None = None
+    max_duration: float | None = None
+    has_lyrics: bool | None = None
+
+    @property
+    def active(self) -> bool:
+        return any(value is not None and value != "" for value in vars(self).values())

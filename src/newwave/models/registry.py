@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
+from pathlib import Path
 
 from newwave.config import ConfigError, Settings
 from newwave.models.base import AudioModel, TextQueryModel
+from newwave.models.fusion import FusionModel
 from newwave.models.text import SentenceTransformerEncoder
 
 AUDIO_MODEL_CHOICES = "musicnn, clap, or clap:<hub name or local folder>"
@@ -37,6 +39,24 @@ class ActiveModels:
     @cached_property
     def audio_model(self) -> AudioModel:
         return load_audio_model(self.settings.audio_model)
+
+    @cached_property
+    def fusion(self) -> FusionModel | None:
+        """The configured fusion model, refused if trained on other models' spaces."""
+        if not self.settings.fusion_model:
+            return None
+        try:
+            model = FusionModel.load(Path(self.settings.fusion_model))
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from exc
+        expected = (str(self.audio_model.spaces["audio-text"]), str(self.text_encoder.info))
+        trained = (model.config.audio_space, model.config.text_space)
+        if trained != expected:
+            raise ConfigError(
+                f"{self.settings.fusion_model} was trained on {trained[0]} + {trained[1]}, but "
+                f"the active models are {expected[0]} + {expected[1]}; retrain it or unset "
+                "fusion_model")
+        return model
 
     @cached_property
     def audio_text_queries(self) -> TextQueryModel:

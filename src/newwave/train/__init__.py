@@ -1,0 +1,1 @@
+"""Training: the fusion model (more trainers in later issues)."""
