@@ -133,16 +133,17 @@ class VectorIndex:
     def _load(self) -> None:
         if not (self.index_path.exists() and self.manifest_path.exists() and self.meta_path.exists()):
             return
-        meta = json.loads(self.meta_path.read_text(encoding="utf-8"))
-        if meta.get("space") != _space_meta(self.space):
-            return  # written for another model: rebuilt by the next sync
-        self.index = faiss.read_index(str(self.index_path))
-        with np.load(self.manifest_path) as saved:
-            self.manifest = dict(zip(saved["ids"].tolist(),
-                                     saved["hashes"].astype(str).tolist()))
-        if len(self.manifest) != self.size:  # a torn write: start over, sync refills it
-            self.index = faiss.IndexIDMap2(faiss.IndexFlatIP(self.space.dim))
-            self.manifest = {}
+        try:
+            meta = json.loads(self.meta_path.read_text(encoding="utf-8"))
+            if meta.get("space") != _space_meta(self.space):
+                return  # written for another model: rebuilt by the next sync
+            index = faiss.read_index(str(self.index_path))
+            with np.load(self.manifest_path) as saved:
+                manifest = dict(zip(saved["ids"].tolist(), saved["hashes"].astype(str).tolist()))
+        except (OSError, ValueError, KeyError, RuntimeError):
+            return  # unreadable or torn files: start empty, the next sync rebuilds
+        if len(manifest) == index.ntotal:
+            self.index, self.manifest = index, manifest
 
     def _save(self) -> None:
         """Write each file beside its final name, then rename: readers never see half."""

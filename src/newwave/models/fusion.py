@@ -9,6 +9,7 @@ score is a cosine, and tracks without lyrics still compete on sound.
 
 from __future__ import annotations
 
+import pickle
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -70,12 +71,12 @@ class FusionModel(nn.Module):
     def load(cls, path: Path) -> FusionModel:
         try:
             saved = torch.load(path, map_location="cpu", weights_only=True)
-        except (OSError, RuntimeError) as exc:
+        except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as exc:
             raise ValueError(f"{path}: not a NewWave fusion model ({exc}); train one with "
                              "`newwave train fusion` or unset fusion_model") from exc
-        if saved.get("format") != FORMAT_VERSION:
-            raise ValueError(f"{path}: fusion model format {saved.get('format')} is not "
-                             f"{FORMAT_VERSION}; retrain it with this NewWave")
+        if not isinstance(saved, dict) or saved.get("format") != FORMAT_VERSION:
+            raise ValueError(f"{path}: not a NewWave fusion model of format {FORMAT_VERSION}; "
+                             "retrain it with this NewWave")
         model = cls(FusionConfig(**saved["config"]))
         model.load_state_dict(saved["state_dict"])
         return model.eval()

@@ -31,10 +31,10 @@ from newwave.index import SyncReport, VectorIndex, track_ids_of
 from newwave.index.faiss_index import DEFAULT_APPROXIMATE_FROM
 from newwave.models.base import ModelInfo, VectorKind, l2_normalize
 from newwave.models.registry import ActiveModels
+from newwave.search.rank_fusion import Ranking, reciprocal_rank_fusion
 
 Mode = Literal["audio", "lyrics", "combined"]
 MODES: tuple[Mode, ...] = ("audio", "lyrics", "combined")
-RRF_K = 60
 
 
 class SearchError(ValueError):
@@ -58,9 +58,6 @@ class SearchResult:
     candidates: int  # tracks that were ranked (before paging)
     notes: list[str] = field(default_factory=list)
     elapsed_ms: float = 0.0
-
-
-Ranking = list[tuple[int, float]]  # (track id, score), best first
 
 
 class SearchEngine:
@@ -154,13 +151,7 @@ class SearchEngine:
         applies = {"sound": self.index("audio-text").track_ids
                    if audio_query is not None and audio_query.confident else frozenset(),
                    "lyrics": self.index("lyrics").track_ids}
-        sums: dict[int, float] = {}
-        for ranking in (sound, lyrics):
-            for rank, (track_id, _) in enumerate(ranking, start=1):
-                sums[track_id] = sums.get(track_id, 0.0) + 1.0 / (RRF_K + rank)
-        scores = {t: total / max(1, sum(t in tracks for tracks in applies.values()))
-                  for t, total in sums.items()}
-        return sorted(scores.items(), key=lambda item: (-item[1], item[0])), "rrf"
+        return reciprocal_rank_fusion([sound, lyrics], [applies["sound"], applies["lyrics"]]), "rrf"
 
     def _fusion_ranking(self, track_ids: list[int], query_audio: np.ndarray,
                         query_text: np.ndarray) -> Ranking:

@@ -50,6 +50,6 @@ def train_fusion(examples: FusionExamples, config: FusionConfig, *, epochs: int 
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-            epoch_losses.append(float(loss))
+            epoch_losses.append(float(loss.detach()))
         losses.append(float(np.mean(epoch_losses)))
     return model.eval(), losses
