@@ -29,6 +29,7 @@ test-slow: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/scan.py
 	$(PY) benchmarks/embed.py
+	$(PY) benchmarks/search.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info src/*.egg-info

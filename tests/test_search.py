@@ -178,3 +178,52 @@ def test_approximate_index_past_the_threshold(tmp_path: Path) -> None:
         report = index.sync(catalog)
         assert (report.removed, report.rebuilt, index.size) == (1, False, 2999)
         assert VectorIndex(space, tmp_path / "idx", approximate_from=1000).approximate
+
+
+def test_combined_mode_uses_a_configured_fusion_model(indexed, tmp_path: Path) -> None:
+    """A fusion model trained on this library's vectors is loaded from the settings and
+    re-ranks the combined candidates; one trained on other spaces is refused."""
+    from dataclasses import replace
+
+    from newwave.config import ConfigError
+    from newwave.demo.synth import PIECES
+    from newwave.models.fusion import FusionConfig
+    from newwave.train.fusion import FusionExamples, train_fusion
+
+    catalog, models, settings, _ = indexed
+    engine = SearchEngine(catalog, models, settings.index_dir)
+    tracks = {t.title: t for t in catalog.tracks()}
+    queries = [(p.description, tracks[p.title].id) for p in PIECES] * 20
+    track_ids = [t for _, t in queries]
+    audio = engine._pooled("audio-text", track_ids)
+    lyrics = engine._pooled("lyrics", track_ids)
+    q_audio = np.stack([q.vector for q in models.audio_text_queries.embed_text(
+        [q for q, _ in queries])])
+    examples = FusionExamples(
+        q_audio, models.text_encoder.encode([q for q, _ in queries]),
+        np.stack([audio[t] for t in track_ids]),
+        np.stack([lyrics.get(t, np.zeros(384, np.float32)) for t in track_ids]),
+        np.array([t in lyrics for t in track_ids], dtype=np.float32))
+    config = FusionConfig(audio_dim=100, text_dim=384,
+                          audio_space=str(models.audio_model.spaces["audio-text"]),
+                          text_space=str(models.text_encoder.info), hidden=64, out=32)
+    model, _ = train_fusion(examples, config, epochs=30, batch_size=6)
+    path = tmp_path / "fusion.pt"
+    model.save(path)
+
+    fused_models = ActiveModels(replace(settings, fusion_model=str(path)))
+    fused_models.text_encoder, fused_models.audio_model = models.text_encoder, models.audio_model
+    fused = SearchEngine(catalog, fused_models, settings.index_dir)
+    result = fused.search("driving four-on-the-floor techno for the dancefloor", "combined",
+                          limit=3)
+    assert titles(result)[0] == "Warehouse Pulse"
+    assert "fusion" in result.hits[0].scores
+    assert not any("reciprocal-rank" in note for note in result.notes)
+
+    replace_config = FusionConfig(**{**vars(config), "text_space": "other-model@v9 (384-d)"})
+    from newwave.models.fusion import FusionModel
+    FusionModel(replace_config).save(tmp_path / "other.pt")
+    other = ActiveModels(replace(settings, fusion_model=str(tmp_path / "other.pt")))
+    other.text_encoder, other.audio_model = models.text_encoder, models.audio_model
+    with pytest.raises(ConfigError, match="retrain it"):
+        SearchEngine(catalog, other, settings.index_dir).search("techno", "combined")

@@ -6,8 +6,9 @@ Modes:
 - ``lyrics``: text -> tracks by what their lyrics say; long lyrics are several vectors
   and a track scores by its best window (max-pooling).
 - ``combined``: both. The top ``candidates`` of each signal are gathered; with a
-  trained fusion model, their intersection is re-ranked by it (the union when the
-  intersection is smaller than the page asked for); without one, reciprocal-rank fusion
+  trained fusion model, their intersection is re-ranked by it (a track needs to be in
+  the lists of the signals it has: one without lyrics qualifies on sound; the union
+  when the intersection is smaller than the page asked for); without one, reciprocal-rank fusion
   over the union: ``1 / (60 + rank)`` summed over the signals, divided by the number of
   signals that apply to the track, so tracks without lyrics compete on sound alone
   instead of losing for lacking a lyrics rank.
@@ -134,23 +135,26 @@ class SearchEngine:
               needed: int, notes: list[str]) -> tuple[Ranking, str]:
         sound, lyrics = rankings["sound"], rankings["lyrics"]
         fusion = self.models.fusion
-        if fusion is not None and audio_query is not None and audio_query.confident:
-            both = {t for t, _ in sound} & {t for t, _ in lyrics}
-            pool = both
-            if len(both) < needed:
-                pool = {t for t, _ in sound} | {t for t, _ in lyrics}
-                notes.append(f"fusion over the union: only {len(both)} tracks were in both "
+        confident = audio_query is not None and audio_query.confident
+        # A signal applies to a track when the track has vectors for it (and, for sound,
+        # when the query matched the sound model).
+        applies = {"sound": self.index("audio-text").track_ids if confident else frozenset(),
+                   "lyrics": self.index("lyrics").track_ids}
+        if fusion is not None and confident:
+            in_list = {"sound": {t for t, _ in sound}, "lyrics": {t for t, _ in lyrics}}
+            union = in_list["sound"] | in_list["lyrics"]
+            # The seeds' intersection, where a track only has to be in the lists of the
+            # signals that apply to it (so tracks without lyrics still compete on sound).
+            pool = {t for t in union
+                    if all(t in in_list[s] for s in in_list if t in applies[s])}
+            if len(pool) < needed:
+                notes.append(f"fusion over the union: only {len(pool)} tracks were in both "
                              "top lists")
+                pool = union
             return self._fusion_ranking(sorted(pool), audio_query.vector, text_query), "fusion"
         notes.append("combined by reciprocal-rank fusion " + (
             "(no fusion model configured)" if fusion is None else
             "(the fusion model needs a query that matches the sound model)"))
-        # A signal applies to a track when the track has vectors for it (and, for sound,
-        # when the query matched the sound model): averaging over the applicable signals
-        # keeps tracks without lyrics from losing just for having none.
-        applies = {"sound": self.index("audio-text").track_ids
-                   if audio_query is not None and audio_query.confident else frozenset(),
-                   "lyrics": self.index("lyrics").track_ids}
         return reciprocal_rank_fusion([sound, lyrics], [applies["sound"], applies["lyrics"]]), "rrf"
 
     def _fusion_ranking(self, track_ids: list[int], query_audio: np.ndarray,
