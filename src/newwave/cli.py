@@ -17,6 +17,8 @@ from newwave.audio import AudioDecodeError, decode
 from newwave.catalog import Catalog, SchemaError, TrackFilter, VectorSpaceMismatch
 from newwave.config import ConfigError, Settings
 from newwave.demo import DebianUnavailable, build_demo_library
+from newwave.eval import (DatasetError, load_manifest, load_musiccaps, load_song_describer,
+                          model_configs, run_eval, write_report)
 from newwave.indexer import Embedder, EmbedProgress, EmbedReport
 from newwave.library import ScanError, Scanner, ScanProgress, ScanReport
 from newwave.models.musicnn import CheckpointError
@@ -280,6 +282,56 @@ def _find_track(catalog: Catalog, text: str) -> int:
         names = "; ".join(f"{t.id}: {t.title} ({t.artist or '?'})" for t in matches[:5])
         raise SearchError(f"{len(matches)} tracks match {text!r} ({names}); give the id")
     return matches[0].id
+
+
+@app.command("eval")
+def eval_command(
+    ctx: typer.Context,
+    audio_root: Annotated[Path, typer.Option(help="Folder the benchmark's audio paths are "
+                                             "relative to.")],
+    manifest: Annotated[Path | None, typer.Option(
+        help="JSONL manifest: query, audio/audios, optional lyrics, relevant.")] = None,
+    song_describer: Annotated[Path | None, typer.Option(
+        help="Song Describer captions CSV (song_describer.csv).")] = None,
+    musiccaps: Annotated[Path | None, typer.Option(
+        help="MusicCaps CSV (musiccaps-public.csv).")] = None,
+    all_captions: Annotated[bool, typer.Option(
+        help="Song Describer: every caption, not only the valid subset.")] = False,
+    mode: Annotated[list[SearchMode] | None, typer.Option(
+        help="Search modes to evaluate (repeat for several).")] = None,
+    eval_audio_model: Annotated[list[str] | None, typer.Option(
+        "--with-audio-model", help="Audio models to compare (repeat; default: the "
+        "configured one).")] = None,
+    out: Annotated[Path | None, typer.Option(
+        help="Output folder (default: ./eval-results/<dataset>).")] = None,
+) -> None:
+    """Measure retrieval quality (MRR, Recall@K, ...) on a benchmark, beside baselines."""
+    settings: Settings = ctx.obj
+    sources = [(manifest, load_manifest), (song_describer, lambda p, r: load_song_describer(
+        p, r, valid_only=not all_captions)), (musiccaps, load_musiccaps)]
+    chosen = [(path, loader) for path, loader in sources if path is not None]
+    if len(chosen) != 1:
+        _fail("give exactly one of --manifest, --song-describer, --musiccaps")
+    path, loader = chosen[0]
+    try:
+        dataset = loader(path, audio_root)
+        configs = model_configs([m.value for m in mode or [SearchMode.audio, SearchMode.combined]],
+                                eval_audio_model or [settings.audio_model], settings.text_model)
+        for note in dataset.notes:
+            console.print(f"[yellow]{note}[/]")
+        run = run_eval(dataset, configs, settings, log=lambda line: console.print(f"[dim]{line}[/]"))
+    except (DatasetError, ConfigError, ModelLoadError, CheckpointError, ValueError) as exc:
+        _fail(str(exc))
+    paths = write_report(run, out or Path("eval-results") / dataset.name)
+    table = Table("configuration", "MRR", "R@1", "R@5", "R@10", "mAP@10", "nDCG@10",
+                  "median rank")
+    for result in run.results:
+        m = result.metrics
+        table.add_row(result.config.name, *(f"{m[k].mean:.3f}" for k in
+                      ("MRR", "HitRate@1", "HitRate@5", "HitRate@10", "mAP@10", "nDCG@10")),
+                      f"{m['MedianRank'].mean:.1f}")
+    console.print(table)
+    console.print("Wrote " + ", ".join(str(p) for p in paths.values()))
 
 
 @library_app.command("list")

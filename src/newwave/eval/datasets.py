@@ -96,7 +96,8 @@ def load_manifest(path: Path, audio_root: Path) -> EvalDataset:
                 items.setdefault(audio, EvalItem(audio, audio_root / audio, row.get("lyrics")))
         grouped.setdefault(text, set()).update(row.get("relevant") or audios)
     wanted = [(f"q{i}", text, relevant) for i, (text, relevant) in enumerate(grouped.items())]
-    return _finish(path.stem, path, items, wanted, len(referenced - set(items)))
+    name = path.parent.name if path.stem == "manifest" else path.stem
+    return _finish(name, path, items, wanted, len(referenced - set(items)))
 
 
 def load_song_describer(path: Path, audio_root: Path, *, valid_only: bool = True) -> EvalDataset:

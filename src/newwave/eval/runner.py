@@ -1,0 +1,162 @@
+"""Running a benchmark through the real engine.
+
+The benchmark's audio becomes a throw-away NewWave library (links to the files, lyrics
+as sidecars), scanned, embedded and indexed exactly as a user's library is; every
+query then goes through :class:`SearchEngine`, so the figures are the quality a user
+gets. Random and BM25 rankings over the same catalog run alongside as floors.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import tempfile
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+from newwave import __version__
+from newwave.catalog import Catalog, Track
+from newwave.config import Settings
+from newwave.eval.baselines import BM25, random_ranking
+from newwave.eval.datasets import EvalDataset
+from newwave.eval.metrics import Estimate, evaluate
+from newwave.indexer import Embedder
+from newwave.library import Scanner
+from newwave.models.registry import ActiveModels
+from newwave.search import MODES, SearchEngine
+
+BASELINES = ("random", "bm25")
+Log = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    mode: str  # a search mode, or a baseline
+    audio_model: str = ""
+    text_model: str = ""
+
+    @property
+    def name(self) -> str:
+        if self.mode in BASELINES:
+            return f"{self.mode} (baseline)"
+        return f"{self.mode} · {self.audio_model} + {self.text_model}"
+
+
+@dataclass
+class ConfigResult:
+    config: EvalConfig
+    metrics: dict[str, Estimate]
+    ranks: dict[str, int]  # query id -> first relevant rank
+    models: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class EvalRun:
+    dataset: EvalDataset
+    results: list[ConfigResult]
+    items_indexed: int
+    created: str
+
+    def to_json(self) -> dict:
+        return {
+            "newwave": __version__, "created": self.created,
+            "dataset": {"name": self.dataset.name, "sha256": self.dataset.source_sha256,
+                        "items": len(self.dataset.items), "items_indexed": self.items_indexed,
+                        "queries": len(self.dataset.queries),
+                        "missing_audio": self.dataset.missing_audio,
+                        "dropped_queries": self.dataset.dropped_queries,
+                        "notes": self.dataset.notes},
+            "results": [{"config": asdict(r.config), "name": r.config.name, "models": r.models,
+                         "metrics": {k: asdict(v) for k, v in r.metrics.items()},
+                         "ranks": r.ranks} for r in self.results],
+        }
+
+
+def model_configs(modes: list[str], audio_models: list[str], text_model: str) -> list[EvalConfig]:
+    configs = [EvalConfig(mode, audio, text_model) for audio in audio_models for mode in modes]
+    for config in configs:
+        if config.mode not in MODES:
+            raise ValueError(f"unknown mode {config.mode!r}; use {', '.join(MODES)}")
+    return configs + [EvalConfig(b) for b in BASELINES]
+
+
+def run_eval(dataset: EvalDataset, configs: list[EvalConfig], settings: Settings, *,
+             log: Log = print, work_dir: Path | None = None) -> EvalRun:
+    with tempfile.TemporaryDirectory(prefix="newwave-eval-", dir=work_dir) as tmp:
+        library = Path(tmp) / "library"
+        item_of_file = _link_library(dataset, library)
+        results: dict[EvalConfig, ConfigResult] = {}
+        indexed = 0
+        groups: dict[tuple[str, str], list[EvalConfig]] = {}
+        for config in configs:
+            if config.mode not in BASELINES:
+                groups.setdefault((config.audio_model, config.text_model), []).append(config)
+        catalog_for_baselines = None
+        for n, ((audio_model, text_model), group) in enumerate(groups.items()):
+            run_settings = replace(settings, data_dir=Path(tmp) / f"data-{n}",
+                                   audio_model=audio_model, text_model=text_model)
+            catalog = Catalog(run_settings.catalog_path)
+            log(f"indexing {len(dataset.items)} items with {audio_model} + {text_model}")
+            Scanner(catalog).scan(library)
+            models = ActiveModels(run_settings)
+            report = Embedder(catalog, models).run()
+            indexed = report.audio_embedded
+            engine = SearchEngine(catalog, models, run_settings.index_dir)
+            engine.sync()
+            item_of_track = {t.id: item_of_file[Path(t.path).stem] for t in catalog.tracks()}
+            for config in group:
+                log(f"running {len(dataset.queries)} queries: {config.name}")
+                rankings = [[item_of_track[h.track.id] for h in engine.search(
+                    q.text, config.mode, limit=min(1000, len(item_of_track))).hits]
+                    for q in dataset.queries]
+                results[config] = _score(config, dataset, rankings, {
+                    "audio": str(models.audio_model.spaces["audio-text"]),
+                    "text": str(models.text_encoder.info)})
+            catalog_for_baselines = catalog_for_baselines or catalog
+        if catalog_for_baselines is None:  # baselines only: a catalog without vectors
+            catalog_for_baselines = Catalog(Path(tmp) / "data-baselines" / "catalog.sqlite")
+            Scanner(catalog_for_baselines).scan(library)
+        tracks = catalog_for_baselines.tracks()
+        items = [item_of_file[Path(t.path).stem] for t in tracks]
+        bm25 = BM25([_document(catalog_for_baselines, t) for t in tracks])
+        for config in configs:
+            if config.mode == "random":
+                rankings = [[items[i] for i in random_ranking(len(items), seed=n)]
+                            for n, _ in enumerate(dataset.queries)]
+            elif config.mode == "bm25":
+                rankings = [[items[i] for i in bm25.rank(q.text, seed=n)]
+                            for n, q in enumerate(dataset.queries)]
+            else:
+                continue
+            results[config] = _score(config, dataset, rankings, {})
+    return EvalRun(dataset, [results[c] for c in configs], indexed or len(items),
+                   dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
+
+
+def _document(catalog: Catalog, track: Track) -> str:
+    """What keyword search sees of a track: its tags and lyrics."""
+    lyrics = catalog.lyrics(track.id)
+    return " ".join(filter(None, [track.title, track.artist, track.album, track.genre,
+                                  track.comment, lyrics.text if lyrics else None]))
+
+
+def _score(config: EvalConfig, dataset: EvalDataset, rankings: list[list[str]],
+           models: dict[str, str]) -> ConfigResult:
+    metrics, ranks = evaluate(rankings, [set(q.relevant) for q in dataset.queries])
+    return ConfigResult(config, metrics, {q.id: r for q, r in zip(dataset.queries, ranks)},
+                        models)
+
+
+def _link_library(dataset: EvalDataset, library: Path) -> dict[str, str]:
+    """A folder of links to the benchmark's audio (lyrics as ``.txt`` sidecars);
+    returns file stem -> item id."""
+    library.mkdir(parents=True)
+    item_of_file = {}
+    for number, item in enumerate(dataset.items.values()):
+        stem = f"item{number:06d}"
+        os.symlink(item.audio.resolve(), library / f"{stem}{item.audio.suffix.lower()}")
+        if item.lyrics:
+            (library / f"{stem}.txt").write_text(item.lyrics, encoding="utf-8")
+        item_of_file[stem] = item.id
+    return item_of_file
