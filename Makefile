@@ -19,6 +19,7 @@ install: $(STAMP)
 
 demo: $(STAMP)
 	$(VENV)/bin/newwave demo
+	$(VENV)/bin/newwave serve
 
 test: $(STAMP)
 	$(PY) -m pytest

@@ -284,6 +284,30 @@ def _find_track(catalog: Catalog, text: str) -> int:
     return matches[0].id
 
 
+@app.command()
+def serve(
+    ctx: typer.Context,
+    host: Annotated[str, typer.Option(help="Address to listen on; 0.0.0.0 for the LAN.")] =
+    "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
+) -> None:
+    """Serve the HTTP API and the web client."""
+    import uvicorn
+
+    from newwave.api import create_app
+
+    settings: Settings = ctx.obj
+    try:
+        api = create_app(settings)
+    except (SchemaError, ConfigError) as exc:
+        _fail(str(exc))
+    shown = "localhost" if host in ("127.0.0.1", "0.0.0.0") else host
+    console.print(f"NewWave is serving {settings.catalog_path.parent} at "
+                  f"[bold]http://{shown}:{port}/[/]" +
+                  (" (and on this machine's LAN address)" if host == "0.0.0.0" else ""))
+    uvicorn.run(api, host=host, port=port, log_level="warning")
+
+
 @app.command("eval")
 def eval_command(
     ctx: typer.Context,

@@ -4,6 +4,8 @@ from newwave.catalog.catalog import Catalog, connect
 from newwave.catalog.models import (
     CatalogStats,
     CoverImage,
+    Feedback,
+    FeedbackKind,
     Job,
     Lyrics,
     ScanErrorRow,
@@ -22,6 +24,8 @@ __all__ = [
     "Catalog",
     "CatalogStats",
     "CoverImage",
+    "Feedback",
+    "FeedbackKind",
     "Job",
     "Lyrics",
     "ScanErrorRow",

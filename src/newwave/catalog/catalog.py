@@ -23,6 +23,8 @@ import numpy as np
 from newwave.catalog.models import (
     CatalogStats,
     CoverImage,
+    Feedback,
+    FeedbackKind,
     Job,
     JobStatus,
     Lyrics,
@@ -330,6 +332,19 @@ class Catalog:
                            "JOIN tracks t ON t.id = v.track_id WHERE t.missing_since IS NULL "
                            "GROUP BY v.space_id")
         return {r["space_id"]: r["n"] for r in rows}
+
+    # -- feedback ------------------------------------------------------------------
+
+    def add_feedback(self, track_id: int, kind: FeedbackKind, query: str | None = None) -> int:
+        with self.transaction() as conn:
+            cursor = conn.execute("INSERT INTO feedback (track_id, kind, query, created_at) "
+                                  "VALUES (?, ?, ?, ?)", (track_id, kind, query, time.time()))
+            return int(cursor.lastrowid)
+
+    def feedback(self, track_id: int | None = None) -> list[Feedback]:
+        rows = self._query("SELECT * FROM feedback WHERE ? IS NULL OR track_id = ? ORDER BY id",
+                           (track_id, track_id))
+        return [Feedback(**dict(r)) for r in rows]
 
     # -- covers --------------------------------------------------------------------
 

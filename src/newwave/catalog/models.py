@@ -12,6 +12,7 @@ CoverSource = Literal["embedded", "folder"]
 TagsSource = Literal["tags", "filename", "mixed"]
 JobStatus = Literal["running", "done", "failed", "interrupted"]
 VectorKind = Literal["audio-text", "audio", "lyrics"]
+FeedbackKind = Literal["like", "dislike", "skip", "play"]
 
 
 class VectorSpaceMismatch(ValueError):
@@ -152,3 +153,12 @@ class TrackFilter:
     @property
     def active(self) -> bool:
         return any(value is not None and value != "" for value in vars(self).values())
+
+
+@dataclass(frozen=True)
+class Feedback:
+    id: int
+    track_id: int
+    kind: FeedbackKind
+    query: str | None
+    created_at: float

@@ -20,6 +20,7 @@ carries its per-signal scores.
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -70,26 +71,28 @@ class SearchEngine:
         self.candidates = candidates
         self.approximate_from = approximate_from
         self._indexes: dict[int, VectorIndex] = {}
+        # FAISS indexes must not be searched while a sync edits them (the API syncs
+        # from a background job while requests search).
+        self._lock = threading.RLock()
 
     # -- indexes ---------------------------------------------------------------------
 
     def index(self, kind: VectorKind) -> VectorIndex:
         """The synced index of the active model's ``kind`` space."""
         space = self._space(kind)
-        if space.id not in self._indexes:
-            index = VectorIndex(space, self.index_dir, approximate_from=self.approximate_from)
-            index.sync(self.catalog)
-            self._indexes[space.id] = index
-        return self._indexes[space.id]
+        with self._lock:
+            if space.id not in self._indexes:
+                index = VectorIndex(space, self.index_dir, approximate_from=self.approximate_from)
+                index.sync(self.catalog)
+                self._indexes[space.id] = index
+            return self._indexes[space.id]
 
     def sync(self) -> dict[str, SyncReport]:
         """Bring every active index in line with the catalog (after indexing, or to
         repair drift left by a crash)."""
-        reports = {}
-        for kind in ("audio-text", "audio", "lyrics"):
-            index = self.index(kind)  # type: ignore[arg-type]
-            reports[kind] = index.sync(self.catalog)
-        return reports
+        kinds: tuple[VectorKind, ...] = ("audio-text", "audio", "lyrics")
+        with self._lock:
+            return {kind: self.index(kind).sync(self.catalog) for kind in kinds}
 
     def _space(self, kind: VectorKind) -> VectorSpace:
         info: ModelInfo = self.models.text_encoder.info if kind == "lyrics" \
@@ -224,7 +227,8 @@ class SearchEngine:
             return []
         k = min(index.size, want * 2)
         while True:
-            ids, scores = index.search(query, k)
+            with self._lock:
+                ids, scores = index.search(query, k)
             best: dict[int, float] = {}
             for track_id, score in zip(track_ids_of(ids).tolist(), scores.tolist()):
                 if (allowed is None or track_id in allowed) and track_id != exclude \
