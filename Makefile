@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-slow bench clean
+.PHONY: install browser demo test test-slow bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -21,7 +21,13 @@ demo: $(STAMP)
 	$(VENV)/bin/newwave demo
 	$(VENV)/bin/newwave serve
 
-test: $(STAMP)
+# The browser tests drive Debian's chromium; as root with apt, install it when missing.
+browser:
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+	  && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } \
+	  || echo "chromium is not installed: the browser tests will be skipped"
+
+test: $(STAMP) browser
 	$(PY) -m pytest
 
 test-slow: $(STAMP)

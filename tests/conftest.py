@@ -60,3 +60,53 @@ def musicnn():
     from newwave.models.musicnn import MusicnnAudioModel
 
     return MusicnnAudioModel()
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def live_server(tmp_path_factory: pytest.TempPathFactory, synthetic_library_template: Path):
+    """A real `newwave serve` process on loopback over an indexed generated library.
+    Yields (base URL, data dir, library folder)."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    base = tmp_path_factory.mktemp("live")
+    library = base / "library"
+    shutil.copytree(synthetic_library_template, library)
+    env = {**os.environ, "NEWWAVE_DATA_DIR": str(base / "data"), "COLUMNS": "200"}
+    subprocess.run([sys.executable, "-m", "newwave.cli", "index", str(library)], env=env,
+                   check=True, capture_output=True, timeout=600)
+    port = free_port()
+    log = open(base / "server.log", "wb")
+    server = subprocess.Popen([sys.executable, "-m", "newwave.cli", "serve", "--port", str(port)],
+                              env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        if server.poll() is not None or time.monotonic() > deadline:
+            server.kill()
+            raise RuntimeError(f"server did not start: {(base / 'server.log').read_text()}")
+        time.sleep(0.3)
+    try:
+        yield url, base / "data", library
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        log.close()

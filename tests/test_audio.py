@@ -62,10 +62,11 @@ def test_truncated_file_is_reported_corrupt(tmp_path: Path) -> None:
 
 
 def test_empty_and_missing_files(tmp_path: Path) -> None:
-    empty = tmp_path / "empty.wav"
-    empty.write_bytes(b"")
-    with pytest.raises(AudioDecodeError):
-        probe(empty)
+    for name in ("empty.wav", "empty.flac", "empty.mp3", "empty.ogg"):
+        empty = tmp_path / name
+        empty.write_bytes(b"")
+        with pytest.raises(AudioDecodeError):
+            probe(empty)
     with pytest.raises(AudioDecodeError, match="missing.ogg"):
         decode(tmp_path / "missing.ogg", 16000)
 

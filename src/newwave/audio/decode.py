@@ -39,6 +39,8 @@ def probe(source: AudioSource) -> AudioInfo:
     """Open the container and describe its first audio stream."""
     with _open(source) as container:
         stream = _audio_stream(container, source)
+        if not stream.codec_context.sample_rate or not stream.codec_context.channels:
+            raise AudioDecodeError(source, "the audio stream is empty or its header is broken")
         duration = None
         if stream.duration is not None and stream.time_base is not None:
             duration = float(stream.duration * stream.time_base)

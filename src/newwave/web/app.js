@@ -146,7 +146,7 @@ $("record-button").addEventListener("click", async () => {
   recorder.onstop = () => {
     stream.getTracks().forEach((t) => t.stop());
     button.classList.remove("recording");
-    button.textContent = "🎙 Record";
+    button.textContent = "● Record";
     recorder = null;
     const type = chunks[0]?.type || "audio/webm";
     const form = new FormData();
