@@ -37,6 +37,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/scan.py
 	$(PY) benchmarks/embed.py
 	$(PY) benchmarks/search.py
+	$(PY) benchmarks/api.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info src/*.egg-info

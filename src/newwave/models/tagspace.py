@@ -82,8 +82,12 @@ class TagSpaceModel:
     def embed_text(self, queries: list[str]) -> list[QueryVector]:
         """Tag weights per query (``vector``: [100], summing to 1, or zeros when the
         query matches no tag); ``note`` names the matched tags."""
-        vectors = self.text_encoder.encode(queries)
-        return [self._weights(row) for row in vectors @ self._tag_vectors.T]
+        return self.embed_encoded(self.text_encoder.encode(queries))
+
+    def embed_encoded(self, query_vectors: np.ndarray) -> list[QueryVector]:
+        """``embed_text`` for queries already encoded by this model's text encoder (so a
+        search that needs both the text and the tag view encodes once)."""
+        return [self._weights(row) for row in query_vectors @ self._tag_vectors.T]
 
     def _weights(self, similarity: np.ndarray) -> QueryVector:
         best = float(similarity.max())

@@ -33,6 +33,7 @@ from newwave.index import SyncReport, VectorIndex, track_ids_of
 from newwave.index.faiss_index import DEFAULT_APPROXIMATE_FROM
 from newwave.models.base import ModelInfo, VectorKind, l2_normalize
 from newwave.models.registry import ActiveModels
+from newwave.models.tagspace import TagSpaceModel
 from newwave.search.rank_fusion import Ranking, reciprocal_rank_fusion
 
 Mode = Literal["audio", "lyrics", "combined"]
@@ -115,15 +116,18 @@ class SearchEngine:
         notes: list[str] = []
         rankings: dict[str, Ranking] = {}
         audio_query = text_query = None
+        if mode in ("lyrics", "combined"):
+            text_query = self.models.text_encoder.encode([query])[0]
+            rankings["lyrics"] = self._ranked("lyrics", text_query, want, allowed)
         if mode in ("audio", "combined"):
-            audio_query = self.models.audio_text_queries.embed_text([query])[0]
+            queries = self.models.audio_text_queries
+            shares_encoder = isinstance(queries, TagSpaceModel) and text_query is not None
+            audio_query = queries.embed_encoded(text_query[None])[0] if shares_encoder \
+                else queries.embed_text([query])[0]
             if audio_query.note:
                 notes.append(f"sound: {audio_query.note}")
             rankings["sound"] = self._ranked("audio-text", audio_query.vector, want, allowed) \
                 if audio_query.confident else []
-        if mode in ("lyrics", "combined"):
-            text_query = self.models.text_encoder.encode([query])[0]
-            rankings["lyrics"] = self._ranked("lyrics", text_query, want, allowed)
         if mode == "combined":
             ranking, fused_by = self._fuse(rankings, audio_query, text_query, offset + limit, notes)
         else:
