@@ -15,33 +15,6 @@ from newwave.models.text import ModelLoadError
 
 
 @pytest.fixture(scope="module")
-def tiny_clap_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from tokenizers import ByteLevelBPETokenizer
-    from transformers import (ClapConfig, ClapFeatureExtractor, ClapModel, ClapProcessor,
-                              RobertaTokenizerFast)
-
-    folder = tmp_path_factory.mktemp("tiny-clap")
-    torch.manual_seed(0)
-    bpe = ByteLevelBPETokenizer()
-    bpe.train_from_iterator(["calm piano music", "fast techno beat", "songs about home"] * 10,
-                            vocab_size=300,
-                            special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"])
-    tokenizer = RobertaTokenizerFast(tokenizer_object=bpe._tokenizer, bos_token="<s>",
-                                     eos_token="</s>", pad_token="<pad>", unk_token="<unk>",
-                                     mask_token="<mask>", cls_token="<s>", sep_token="</s>")
-    config = ClapConfig(
-        text_config=dict(vocab_size=tokenizer.vocab_size + 5, hidden_size=32,
-                         num_hidden_layers=1, num_attention_heads=2, intermediate_size=37,
-                         max_position_embeddings=130, projection_dim=16, pad_token_id=1),
-        audio_config=dict(hidden_size=64, patch_embeds_hidden_size=32, depths=[1, 1],
-                          num_attention_heads=[2, 2], projection_dim=16),
-        projection_dim=16)
-    ClapModel(config).save_pretrained(folder)
-    ClapProcessor(feature_extractor=ClapFeatureExtractor(), tokenizer=tokenizer).save_pretrained(folder)
-    return folder
-
-
-@pytest.fixture(scope="module")
 def clap(tiny_clap_dir: Path) -> ClapAudioTextModel:
     return ClapAudioTextModel(str(tiny_clap_dir))
 

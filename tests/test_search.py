@@ -195,8 +195,8 @@ def test_combined_mode_uses_a_configured_fusion_model(indexed, tmp_path: Path) -
     tracks = {t.title: t for t in catalog.tracks()}
     queries = [(p.description, tracks[p.title].id) for p in PIECES] * 20
     track_ids = [t for _, t in queries]
-    audio = engine._pooled("audio-text", track_ids)
-    lyrics = engine._pooled("lyrics", track_ids)
+    audio = engine.track_vectors("audio-text", track_ids)
+    lyrics = engine.track_vectors("lyrics", track_ids)
     q_audio = np.stack([q.vector for q in models.audio_text_queries.embed_text(
         [q for q, _ in queries])])
     examples = FusionExamples(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
@@ -28,9 +28,12 @@ from newwave.search import SearchEngine, SearchError, SearchResult
 
 app = typer.Typer(help="NewWave: find music by description.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
+train_app = typer.Typer(help="Train models: fusion, lyrics encoder, CLAP; align catalogs.",
+                        no_args_is_help=True)
 library_app = typer.Typer(help="Look at the catalog: tracks, statistics, scan errors.",
                           no_args_is_help=True)
 app.add_typer(library_app, name="library")
+app.add_typer(train_app, name="train")
 console = Console()
 err_console = Console(stderr=True)
 
@@ -356,6 +359,107 @@ def eval_command(
                       f"{m['MedianRank'].mean:.1f}")
     console.print(table)
     console.print("Wrote " + ", ".join(str(p) for p in paths.values()))
+
+
+ConfigOpt = Annotated[Path | None, typer.Option(
+    "--config", help="TOML file of the trainer's settings (see docs/training.md).")]
+DataOpt = Annotated[Path | None, typer.Option(help="Training data (overrides the config).")]
+OutOpt = Annotated[Path | None, typer.Option(help="Output folder (overrides the config).")]
+
+
+def _train(run: Callable[[], None]) -> None:
+    from newwave.train.common import TrainingDataError
+
+    try:
+        run()
+    except (TrainingDataError, ModelLoadError, ConfigError) as exc:
+        _fail(str(exc))
+
+
+@train_app.command("fusion")
+def train_fusion_command(ctx: typer.Context, config: ConfigOpt = None, data: DataOpt = None,
+                         output_dir: OutOpt = None,
+                         epochs: Annotated[int | None, typer.Option()] = None) -> None:
+    """Train the fusion model on (query, track) pairs of the indexed library."""
+    from newwave.train.common import load_config
+    from newwave.train.fusion import FusionTrainConfig, FusionTrainer
+
+    def run() -> None:
+        settings: Settings = ctx.obj
+        cfg = load_config(FusionTrainConfig, config, data=data, output_dir=output_dir,
+                          epochs=epochs, data_dir=settings.data_dir)
+        path = FusionTrainer(cfg, ActiveModels(settings)).train()
+        console.print(f"Best fusion model: {path}\nUse it: fusion_model = \"{path}\" in "
+                      "newwave.toml, or NEWWAVE_FUSION_MODEL")
+    _train(run)
+
+
+@train_app.command("lyrics")
+def train_lyrics_command(config: ConfigOpt = None, data: DataOpt = None,
+                         output_dir: OutOpt = None,
+                         epochs: Annotated[int | None, typer.Option()] = None) -> None:
+    """Fine-tune the lyrics/description encoder with hard negatives."""
+    from newwave.train.common import load_config
+    from newwave.train.lyrics import LyricsTrainConfig, LyricsTrainer
+
+    def run() -> None:
+        cfg = load_config(LyricsTrainConfig, config, data=data, output_dir=output_dir,
+                          epochs=epochs)
+        best = LyricsTrainer(cfg).train()
+        console.print(f"Best validation MRR {best:.3f}; model: {cfg.output_dir / 'best'} "
+                      f"(use --text-model {cfg.output_dir / 'best'})")
+    _train(run)
+
+
+@train_app.command("clap")
+def train_clap_command(config: ConfigOpt = None, data: DataOpt = None,
+                       output_dir: OutOpt = None,
+                       steps: Annotated[int | None, typer.Option()] = None) -> None:
+    """Fine-tune CLAP with the duration curriculum (a GPU is advised)."""
+    from newwave.train.clap import ClapTrainConfig, ClapTrainer
+    from newwave.train.common import load_config
+
+    def run() -> None:
+        cfg = load_config(ClapTrainConfig, config, data=data, output_dir=output_dir,
+                          steps=steps)
+        final = ClapTrainer(cfg).train()
+        console.print(f"Fine-tuned CLAP: {final} (use --audio-model clap:{final})")
+    _train(run)
+
+
+@train_app.command("align")
+def train_align_command(
+    left: Annotated[Path, typer.Argument(help="CSV with id, title, artist columns.")],
+    right: Annotated[Path, typer.Argument(help="CSV with id, title, artist columns.")],
+    out: Annotated[Path, typer.Option(help="CSV of matched id pairs.")] = Path("matches.csv"),
+    threshold: Annotated[float, typer.Option(min=0, max=100)] = 90.0,
+) -> None:
+    """Match two track catalogs on normalised title + artist (fuzzy, blocked)."""
+    import csv
+
+    from newwave.train.align import CatalogEntry, align
+
+    def read(path: Path) -> list[CatalogEntry]:
+        try:
+            with open(path, newline="", encoding="utf-8") as handle:
+                return [CatalogEntry(r["id"], r["title"], r["artist"]) for r in csv.DictReader(handle)]
+        except (OSError, KeyError) as exc:
+            _fail(f"{path}: expected a CSV with id, title and artist columns ({exc})")
+            raise
+
+    report = align(read(left), read(right), threshold=threshold)
+    with open(out, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["left_id", "right_id", "score", "left", "right"])
+        for m in report.matches:
+            writer.writerow([m.left, m.right, m.score, m.left_name, m.right_name])
+    console.print(report.summary())
+    table = Table("score", "left", "right", title="borderline (review these)")
+    for m in report.borderline:
+        table.add_row(f"{m.score:.1f}", m.left_name, m.right_name)
+    if report.borderline:
+        console.print(table)
+    console.print(f"Wrote {out}")
 
 
 @library_app.command("list")

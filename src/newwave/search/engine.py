@@ -168,8 +168,8 @@ class SearchEngine:
                         query_text: np.ndarray) -> Ranking:
         if not track_ids:
             return []
-        audio = self._pooled("audio-text", track_ids)
-        lyrics = self._pooled("lyrics", track_ids)
+        audio = self.track_vectors("audio-text", track_ids)
+        lyrics = self.track_vectors("lyrics", track_ids)
         has_lyrics = np.array([t in lyrics for t in track_ids], dtype=np.float32)
         text_dim = self.models.text_encoder.info.dim
         scores = self.models.fusion.score(
@@ -189,7 +189,7 @@ class SearchEngine:
         track = self.catalog.track(track_id)
         if track is None or track.missing_since is not None:
             raise SearchError(f"no track with id {track_id} in the library")
-        vector = self._pooled("audio", [track_id]).get(track_id)
+        vector = self.track_vectors("audio", [track_id]).get(track_id)
         if vector is None:
             raise SearchError(f"track {track_id} ({track.title}) has no audio vector yet; "
                               "run `newwave index` to embed it")
@@ -242,7 +242,7 @@ class SearchEngine:
                 return sorted(best.items(), key=lambda item: (-item[1], item[0]))[:want]
             k = min(index.size, k * 4)
 
-    def _pooled(self, kind: VectorKind, track_ids: list[int]) -> dict[int, np.ndarray]:
+    def track_vectors(self, kind: VectorKind, track_ids: list[int]) -> dict[int, np.ndarray]:
         """One unit vector per track (mean of its windows) from the catalog."""
         stored = self.catalog.vectors(self._space(kind), track_ids)
         pooled = {}
