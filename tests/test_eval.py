@@ -93,7 +93,7 @@ def test_song_describer_csv_with_generated_stand_in_audio(tmp_path: Path) -> Non
     with open(source, newline="", encoding="utf-8") as handle:
         rows = [r for r in csv.DictReader(handle) if r["is_valid_subset"] == "True"]
     present = {rows[0]["track_id"]: rows[0]["path"], rows[5]["track_id"]: rows[5]["path"]}
-    for track, path in present.items():
+    for path in present.values():
         make_audio(tmp_path / path, seconds=1)  # the real relative layout NN/<id>.mp3
     dataset = load_song_describer(source, tmp_path)
     assert set(dataset.items) == set(present)

@@ -70,3 +70,14 @@ def test_embedding_groups_similar_sounds(musicnn) -> None:
     b = musicnn.analyse(render(TECHNO, 9.0, seed=2), SAMPLE_RATE).embedding
     piano = musicnn.analyse(render(PIANO, 9.0, seed=1), SAMPLE_RATE).embedding
     assert a @ b > a @ piano + 0.1
+
+
+def test_onnx_runtime_and_pytorch_backends_agree(musicnn) -> None:
+    from newwave.models.musicnn import MusicnnAudioModel
+
+    assert musicnn.backend == "onnx"  # onnxruntime is a dependency: the default
+    torch_model = MusicnnAudioModel(backend="torch")
+    audio = render(TECHNO, 7.0, seed=4)
+    onnx, reference = musicnn.analyse(audio, SAMPLE_RATE), torch_model.analyse(audio, SAMPLE_RATE)
+    assert np.allclose(onnx.tags, reference.tags, atol=1e-5)
+    assert np.allclose(onnx.embedding, reference.embedding, atol=1e-5)

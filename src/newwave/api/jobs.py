@@ -39,10 +39,6 @@ class LibraryJobs:
             thread.start()
             return job_id
 
-    def wait(self, timeout: float | None = None) -> None:
-        if self._running is not None:
-            self._running[1].join(timeout)
-
     def _scan(self, job_id: int, roots: list[str]) -> None:
         with Catalog(self.catalog_path) as catalog:
             try:

@@ -4,7 +4,6 @@ from newwave.catalog.catalog import Catalog, connect
 from newwave.catalog.models import (
     CatalogStats,
     CoverImage,
-    Feedback,
     FeedbackKind,
     Job,
     Lyrics,
@@ -24,7 +23,6 @@ __all__ = [
     "Catalog",
     "CatalogStats",
     "CoverImage",
-    "Feedback",
     "FeedbackKind",
     "Job",
     "Lyrics",

@@ -23,7 +23,6 @@ import numpy as np
 from newwave.catalog.models import (
     CatalogStats,
     CoverImage,
-    Feedback,
     FeedbackKind,
     Job,
     JobStatus,
@@ -340,11 +339,6 @@ class Catalog:
             cursor = conn.execute("INSERT INTO feedback (track_id, kind, query, created_at) "
                                   "VALUES (?, ?, ?, ?)", (track_id, kind, query, time.time()))
             return int(cursor.lastrowid)
-
-    def feedback(self, track_id: int | None = None) -> list[Feedback]:
-        rows = self._query("SELECT * FROM feedback WHERE ? IS NULL OR track_id = ? ORDER BY id",
-                           (track_id, track_id))
-        return [Feedback(**dict(r)) for r in rows]
 
     # -- covers --------------------------------------------------------------------
 

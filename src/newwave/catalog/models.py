@@ -153,12 +153,3 @@ class TrackFilter:
     @property
     def active(self) -> bool:
         return any(value is not None and value != "" for value in vars(self).values())
-
-
-@dataclass(frozen=True)
-class Feedback:
-    id: int
-    track_id: int
-    kind: FeedbackKind
-    query: str | None
-    created_at: float

@@ -55,15 +55,6 @@ class TextQueryModel(Protocol):
     def embed_text(self, queries: list[str]) -> list[QueryVector]: ...
 
 
-class TextEncoder(Protocol):
-    @property
-    def info(self) -> ModelInfo: ...
-
-    def encode(self, texts: list[str]) -> np.ndarray: ...
-
-    def encode_chunked(self, texts: list[str]) -> list[np.ndarray]: ...
-
-
 def l2_normalize(vectors: np.ndarray) -> np.ndarray:
     """Unit-length rows (or vector); zero vectors stay zero."""
     vectors = np.asarray(vectors, dtype=np.float32)

@@ -90,15 +90,15 @@ class RunLog:
 
 
 class Checkpoints:
-    """``<dir>/last.pt`` (to resume) and ``<dir>/best.pt`` (best validation), written
+    """``<dir>/last.pt``, the state a re-run resumes from (with the RNG states), written
     atomically so a crash mid-save leaves the previous checkpoint."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         folder.mkdir(parents=True, exist_ok=True)
 
-    def save(self, state: dict[str, Any], name: str = "last") -> Path:
-        path = self.folder / f"{name}.pt"
+    def save(self, state: dict[str, Any]) -> Path:
+        path = self.folder / "last.pt"
         tmp = path.with_suffix(".tmp")
         torch.save({**state, "rng": {"python": random.getstate(),
                                      "numpy": np.random.get_state(),
@@ -106,8 +106,8 @@ class Checkpoints:
         os.replace(tmp, path)
         return path
 
-    def load(self, name: str = "last") -> dict[str, Any] | None:
-        path = self.folder / f"{name}.pt"
+    def load(self) -> dict[str, Any] | None:
+        path = self.folder / "last.pt"
         if not path.exists():
             return None
         state = torch.load(path, map_location="cpu", weights_only=False)

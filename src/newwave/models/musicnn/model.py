@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import importlib.util
+import io
+import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
@@ -60,27 +64,70 @@ class MusicnnAudioModel:
 
     spaces: dict[VectorKind, ModelInfo] = {"audio-text": tags_info, "audio": embedding_info}
 
-    def __init__(self, weights_dir: Path | None = None, batch_size: int = 1) -> None:
+    def __init__(self, weights_dir: Path | None = None, batch_size: int = 1,
+                 backend: Literal["auto", "onnx", "torch"] = "auto") -> None:
+        """``backend``: the PyTorch port runs as is, or exported to ONNX Runtime (about a
+        fifth faster per patch on 2 cores; "auto" uses it when onnxruntime is installed)."""
         root = weights_dir or musicnn_weights_dir()
         self.batch_size = batch_size  # 1 measured fastest on a 2-core CPU
         self.networks = [Musicnn.from_checkpoint(Checkpoint(f"{root / name}/"))
                          for name in ("MSD_musicnn", "MTT_musicnn")]
+        if backend == "auto":
+            backend = "onnx" if importlib.util.find_spec("onnxruntime") else "torch"
+        self.backend = backend
+        self._runners: list[Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]] = \
+            [_onnx_runner(n) if backend == "onnx" else _torch_runner(n) for n in self.networks]
 
     def embed_audio(self, waveform: np.ndarray, sample_rate: int) -> dict[VectorKind, np.ndarray]:
         """The tag space serves text queries; the embedding serves audio-to-audio."""
         analysis = self.analyse(waveform, sample_rate)
         return {"audio-text": analysis.tags, "audio": analysis.embedding}
 
-    @torch.inference_mode()
     def analyse(self, waveform: np.ndarray, sample_rate: int) -> AudioAnalysis:
         """Tags and embedding of a mono waveform of any length (short clips are looped)."""
         signal = resample(waveform, sample_rate, SAMPLE_RATE)
-        batch = torch.from_numpy(patches(log_mel(signal)))
+        batch = patches(log_mel(signal))
         tags, embeddings = [], []
-        for network in self.networks:
-            outputs = [network(chunk) for chunk in batch.split(self.batch_size)]
-            tags.append(torch.cat([o[0] for o in outputs]).mean(dim=0).numpy())
-            embeddings.append(l2_normalize(torch.cat([o[1] for o in outputs]).mean(dim=0).numpy()))
+        for run in self._runners:
+            outputs = [run(batch[i:i + self.batch_size])
+                       for i in range(0, len(batch), self.batch_size)]
+            tags.append(np.concatenate([o[0] for o in outputs]).mean(axis=0))
+            embeddings.append(l2_normalize(np.concatenate([o[1] for o in outputs]).mean(axis=0)))
         return AudioAnalysis(tags=np.concatenate(tags).astype(np.float32),
                              embedding=l2_normalize(np.concatenate(embeddings)),
-                             patches=int(batch.shape[0]))
+                             patches=len(batch))
+
+
+Runner = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
+
+
+def _torch_runner(network: Musicnn) -> Runner:
+    @torch.inference_mode()
+    def run(batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        probabilities, embedding = network(torch.from_numpy(batch))
+        return probabilities.numpy(), embedding.numpy()
+    return run
+
+
+def _onnx_runner(network: Musicnn) -> Runner:
+    """The same network exported (in memory) to ONNX and run by ONNX Runtime."""
+    import onnxruntime
+
+    from newwave.models.musicnn.features import N_MELS, PATCH_FRAMES
+
+    exported = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the exporter's tracing chatter
+        torch.onnx.export(network.eval(), (torch.zeros(1, PATCH_FRAMES, N_MELS),), exported,
+                          input_names=["patches"], output_names=["tags", "embedding"],
+                          dynamic_axes={"patches": {0: "batch"}}, dynamo=False)
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = torch.get_num_threads()
+    options.log_severity_level = 3
+    session = onnxruntime.InferenceSession(exported.getvalue(), options,
+                                           providers=["CPUExecutionProvider"])
+
+    def run(batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        probabilities, embedding = session.run(None, {"patches": batch})
+        return probabilities, embedding
+    return run
