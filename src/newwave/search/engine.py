@@ -72,6 +72,7 @@ class SearchEngine:
         self.candidates = candidates
         self.approximate_from = approximate_from
         self._indexes: dict[int, VectorIndex] = {}
+        self._spaces: dict[VectorKind, VectorSpace] = {}
         # FAISS indexes must not be searched while a sync edits them (the API syncs
         # from a background job while requests search).
         self._lock = threading.RLock()
@@ -96,9 +97,14 @@ class SearchEngine:
             return {kind: self.index(kind).sync(self.catalog) for kind in kinds}
 
     def _space(self, kind: VectorKind) -> VectorSpace:
-        info: ModelInfo = self.models.text_encoder.info if kind == "lyrics" \
-            else self.models.audio_model.spaces[kind]
-        return self.catalog.vector_space(kind, info.name, info.version, info.dim)
+        """The active model's space of ``kind``, looked up once: finding it may insert a
+        row, and a search must not take the catalog's write lock on every query."""
+        if kind not in self._spaces:
+            info: ModelInfo = self.models.text_encoder.info if kind == "lyrics" \
+                else self.models.audio_model.spaces[kind]
+            self._spaces[kind] = self.catalog.vector_space(kind, info.name, info.version,
+                                                           info.dim)
+        return self._spaces[kind]
 
     # -- text queries ----------------------------------------------------------------
 
