@@ -22,6 +22,7 @@ from newwave.eval import (DatasetError, load_manifest, load_musiccaps, load_song
 from newwave.indexer import Embedder, EmbedProgress, EmbedReport
 from newwave.library import ScanError, Scanner, ScanProgress, ScanReport
 from newwave.models.musicnn import CheckpointError
+from newwave.models.base import VectorKind
 from newwave.models.registry import AUDIO_MODEL_CHOICES, ActiveModels
 from newwave.models.text import ModelLoadError
 from newwave.search import SearchEngine, SearchError, SearchResult
@@ -120,13 +121,12 @@ def _embed_with_progress(catalog: Catalog, models: ActiveModels) -> EmbedReport:
 
 
 def _sync_indexes(catalog: Catalog, settings: Settings) -> None:
+    engine = _engine(catalog, settings)
     with console.status("updating search indexes"):
-        reports = _engine(catalog, settings).sync()
-    changed = {kind: r for kind, r in reports.items() if r.changed}
-    if changed:
-        console.print("Search indexes updated: " + ", ".join(
-            f"{kind} +{r.added}/-{r.removed}{' (rebuilt)' if r.rebuilt else ''}"
-            for kind, r in changed.items()))
+        engine.sync()
+    kinds: tuple[VectorKind, ...] = ("audio-text", "audio", "lyrics")
+    console.print("Search indexes: " + ", ".join(
+        f"{kind} {engine.index(kind).size} vectors" for kind in kinds))
 
 
 @app.command()

@@ -99,6 +99,10 @@ class TagSpaceModel:
         kept = np.flatnonzero(similarity >= best - MATCH_MARGIN)
         logits = (similarity[kept] - best) / TEMPERATURE
         weights[kept] = np.exp(logits) / np.exp(logits).sum()
-        order = kept[np.argsort(-similarity[kept])]
-        matched = ", ".join(f"{TAGS[i].split(':', 1)[1]} {weights[i]:.2f}" for i in order)
+        # MSD and MTT share some tag names ("electronic"): one entry per name in the note.
+        named: dict[str, float] = {}
+        for i in kept[np.argsort(-similarity[kept])]:
+            name = TAGS[i].split(":", 1)[1].lower()
+            named[name] = named.get(name, 0.0) + float(weights[i])
+        matched = ", ".join(f"{name} {weight:.2f}" for name, weight in named.items())
         return QueryVector(weights, confident=True, note=f"tags: {matched}")
