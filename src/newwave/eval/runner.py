@@ -83,55 +83,65 @@ def model_configs(modes: list[str], audio_models: list[str], text_model: str) ->
 
 def run_eval(dataset: EvalDataset, configs: list[EvalConfig], settings: Settings, *,
              log: Log = print, work_dir: Path | None = None) -> EvalRun:
+    results: dict[EvalConfig, ConfigResult] = {}
+    indexed = 0
     with tempfile.TemporaryDirectory(prefix="newwave-eval-", dir=work_dir) as tmp:
         library = Path(tmp) / "library"
         item_of_file = _link_library(dataset, library)
-        results: dict[EvalConfig, ConfigResult] = {}
-        indexed = 0
         groups: dict[tuple[str, str], list[EvalConfig]] = {}
         for config in configs:
             if config.mode not in BASELINES:
                 groups.setdefault((config.audio_model, config.text_model), []).append(config)
-        catalog_for_baselines = None
         for n, ((audio_model, text_model), group) in enumerate(groups.items()):
             run_settings = replace(settings, data_dir=Path(tmp) / f"data-{n}",
                                    audio_model=audio_model, text_model=text_model)
-            catalog = Catalog(run_settings.catalog_path)
             log(f"indexing {len(dataset.items)} items with {audio_model} + {text_model}")
+            indexed = _run_models(dataset, group, run_settings, library, item_of_file,
+                                  results, log)
+        baselines = [c for c in configs if c.mode in BASELINES]
+        with Catalog(Path(tmp) / "data-baselines" / "catalog.sqlite") as catalog:
             Scanner(catalog).scan(library)
-            models = ActiveModels(run_settings)
-            report = Embedder(catalog, models).run()
-            indexed = report.audio_embedded
-            engine = SearchEngine(catalog, models, run_settings.index_dir)
-            engine.sync()
-            item_of_track = {t.id: item_of_file[Path(t.path).stem] for t in catalog.tracks()}
-            for config in group:
-                log(f"running {len(dataset.queries)} queries: {config.name}")
-                rankings = [[item_of_track[h.track.id] for h in engine.search(
-                    q.text, config.mode, limit=min(1000, len(item_of_track))).hits]
-                    for q in dataset.queries]
-                results[config] = _score(config, dataset, rankings, {
-                    "audio": str(models.audio_model.spaces["audio-text"]),
-                    "text": str(models.text_encoder.info)})
-            catalog_for_baselines = catalog_for_baselines or catalog
-        if catalog_for_baselines is None:  # baselines only: a catalog without vectors
-            catalog_for_baselines = Catalog(Path(tmp) / "data-baselines" / "catalog.sqlite")
-            Scanner(catalog_for_baselines).scan(library)
-        tracks = catalog_for_baselines.tracks()
+            tracks = catalog.tracks()
+            documents = [_document(catalog, t) for t in tracks]
         items = [item_of_file[Path(t.path).stem] for t in tracks]
-        bm25 = BM25([_document(catalog_for_baselines, t) for t in tracks])
-        for config in configs:
-            if config.mode == "random":
-                rankings = [[items[i] for i in random_ranking(len(items), seed=n)]
-                            for n, _ in enumerate(dataset.queries)]
-            elif config.mode == "bm25":
-                rankings = [[items[i] for i in bm25.rank(q.text, seed=n)]
-                            for n, q in enumerate(dataset.queries)]
-            else:
-                continue
-            results[config] = _score(config, dataset, rankings, {})
-    return EvalRun(dataset, [results[c] for c in configs], indexed or len(items),
+        for config in baselines:
+            results[config] = _score(config, dataset, _baseline_rankings(
+                config.mode, dataset, items, documents), {})
+    return EvalRun(dataset, [results[c] for c in configs], indexed or len(dataset.items),
                    dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
+
+
+def _run_models(dataset: EvalDataset, configs: list[EvalConfig], settings: Settings,
+                library: Path, item_of_file: dict[str, str],
+                results: dict[EvalConfig, ConfigResult], log: Log) -> int:
+    """Index the library with one pair of models and run each config's queries through
+    the engine; return how many items were embedded."""
+    with Catalog(settings.catalog_path) as catalog:
+        Scanner(catalog).scan(library)
+        models = ActiveModels(settings)
+        embedded = Embedder(catalog, models).run().audio_embedded
+        engine = SearchEngine(catalog, models, settings.index_dir)
+        engine.sync()
+        item_of_track = {t.id: item_of_file[Path(t.path).stem] for t in catalog.tracks()}
+        for config in configs:
+            log(f"running {len(dataset.queries)} queries: {config.name}")
+            rankings = [[item_of_track[h.track.id] for h in engine.search(
+                q.text, config.mode, limit=min(1000, len(item_of_track))).hits]
+                for q in dataset.queries]
+            results[config] = _score(config, dataset, rankings, {
+                "audio": str(models.audio_model.spaces["audio-text"]),
+                "text": str(models.text_encoder.info)})
+    return embedded
+
+
+def _baseline_rankings(mode: str, dataset: EvalDataset, items: list[str],
+                       documents: list[str]) -> list[list[str]]:
+    """Random (seeded per query) or BM25 over the tracks' tags and lyrics."""
+    if mode == "random":
+        return [[items[i] for i in random_ranking(len(items), seed=n)]
+                for n, _ in enumerate(dataset.queries)]
+    bm25 = BM25(documents)
+    return [[items[i] for i in bm25.rank(q.text, seed=n)] for n, q in enumerate(dataset.queries)]
 
 
 def _document(catalog: Catalog, track: Track) -> str:
