@@ -302,7 +302,11 @@ def serve(
     settings: Settings = ctx.obj
     try:
         api = create_app(settings)
-    except (SchemaError, ConfigError) as exc:
+        with console.status("loading models and search indexes"):
+            # Load now, not on the first request: a wrong model path fails here, clearly,
+            # and the first search is as fast as the rest.
+            api.state.engine.search("warm up", "combined", limit=1)
+    except (SchemaError, ConfigError, ModelLoadError, CheckpointError) as exc:
         _fail(str(exc))
     shown = "localhost" if host in ("127.0.0.1", "0.0.0.0") else host
     console.print(f"NewWave is serving {settings.catalog_path.parent} at "

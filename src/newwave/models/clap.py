@@ -20,7 +20,7 @@ import torch
 
 from newwave.audio.windows import windows
 from newwave.models.base import ModelInfo, QueryVector, VectorKind, l2_normalize, resample
-from newwave.models.text import ModelLoadError
+from newwave.models.text import ModelLoadError, quiet_model_loading
 
 DEFAULT_CLAP_MODEL = "laion/larger_clap_music"
 
@@ -33,6 +33,7 @@ class ClapAudioTextModel:
                  batch_size: int = 4, min_tail_seconds: float = 1.0, device: str = "cpu") -> None:
         from transformers import ClapModel, ClapProcessor
 
+        quiet_model_loading()
         self.name_or_path = name_or_path
         try:
             self.model = ClapModel.from_pretrained(name_or_path).to(device).eval()

@@ -26,6 +26,13 @@ class ModelLoadError(RuntimeError):
     """A configured model could not be loaded; the message says what to install or set."""
 
 
+def quiet_model_loading() -> None:
+    """transformers draws a progress bar for every weights load; NewWave shows its own."""
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.disable_progress_bar()
+
+
 def resolve_text_model(name: str) -> str:
     """The path to load for ``name``: the bundled MiniLM package for its names."""
     if name in _BUNDLED:
@@ -51,6 +58,7 @@ class SentenceTransformerEncoder:
                  overlap_tokens: int = 32, device: str = "cpu") -> None:
         from sentence_transformers import SentenceTransformer
 
+        quiet_model_loading()
         self.model_name = model
         path = resolve_text_model(model)
         try:
