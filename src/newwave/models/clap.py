@@ -80,30 +80,46 @@ class ClapAudioTextModel:
         signal = resample(waveform, sample_rate, self.sample_rate)
         if signal.size == 0:
             raise ValueError("cannot embed an empty waveform")
-        size = int(self.window_seconds * self.sample_rate)
-        clips = list(windows(signal, size))
-        tail = signal[len(clips) * size:]
-        if not clips or tail.size >= self.min_tail_seconds * self.sample_rate:
-            clips.append(tail)
-        raw = []
-        for start in range(0, len(clips), self.batch_size):
-            features = self.processor.feature_extractor(
-                clips[start:start + self.batch_size], sampling_rate=self.sample_rate,
-                truncation=self._truncation, return_tensors="pt")
-            outputs = self.model.audio_model(input_features=features["input_features"].to(self.device),
-                                             is_longer=features.get("is_longer"))
-            raw.append(self.model.audio_projection(outputs.pooler_output))
+        clips = clap_clips(signal, self.sample_rate, self.window_seconds, self.min_tail_seconds)
+        raw = [self.project_audio(clips[start:start + self.batch_size])
+               for start in range(0, len(clips), self.batch_size)]
         return l2_normalize(torch.cat(raw).mean(dim=0).cpu().numpy())
 
     @torch.inference_mode()
     def embed_text(self, queries: list[str]) -> list[QueryVector]:
-        tokenizer = self.processor.tokenizer
-        full_lengths = [len(ids) for ids in tokenizer(queries)["input_ids"]]
-        tokens = tokenizer(queries, padding=True, truncation=True,
-                           max_length=self.max_text_tokens, return_tensors="pt")
-        outputs = self.model.text_model(input_ids=tokens["input_ids"].to(self.device),
-                                        attention_mask=tokens["attention_mask"].to(self.device))
-        vectors = l2_normalize(self.model.text_projection(outputs.pooler_output).cpu().numpy())
+        full_lengths = [len(ids) for ids in self.processor.tokenizer(queries)["input_ids"]]
+        vectors = l2_normalize(self.project_text(queries).cpu().numpy())
         return [QueryVector(vector, note=(f"truncated from {n} to {self.max_text_tokens} tokens"
                                           if n > self.max_text_tokens else None))
                 for vector, n in zip(vectors, full_lengths)]
+
+    def project_audio(self, clips: list[np.ndarray]) -> torch.Tensor:
+        """Raw (unnormalised) projected embeddings of clips of at most 10 s at 48 kHz.
+        Differentiable unless the caller is in inference mode (the trainer uses it)."""
+        features = self.processor.feature_extractor(
+            clips, sampling_rate=self.sample_rate, truncation=self._truncation,
+            return_tensors="pt")
+        outputs = self.model.audio_model(input_features=features["input_features"].to(self.device),
+                                         is_longer=features.get("is_longer"))
+        return self.model.audio_projection(outputs.pooler_output)
+
+    def project_text(self, texts: list[str]) -> torch.Tensor:
+        """Raw projected embeddings of texts, each cut at ``max_text_tokens``."""
+        tokens = self.processor.tokenizer(texts, padding=True, truncation=True,
+                                          max_length=self.max_text_tokens, return_tensors="pt")
+        outputs = self.model.text_model(input_ids=tokens["input_ids"].to(self.device),
+                                        attention_mask=tokens["attention_mask"].to(self.device))
+        return self.model.text_projection(outputs.pooler_output)
+
+
+def clap_clips(signal: np.ndarray, sample_rate: int, window_seconds: float = 10.0,
+               min_tail_seconds: float = 1.0) -> list[np.ndarray]:
+    """Consecutive windows of a signal; a tail of at least ``min_tail_seconds`` (or the
+    whole signal, when shorter than one window) is one more, repeat-padded later by the
+    feature extractor."""
+    size = int(window_seconds * sample_rate)
+    clips = list(windows(signal, size))
+    tail = signal[len(clips) * size:]
+    if not clips or tail.size >= min_tail_seconds * sample_rate:
+        clips.append(tail)
+    return clips

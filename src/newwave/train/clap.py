@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 
 from newwave.audio import AudioDecodeError, decode
-from newwave.models.clap import DEFAULT_CLAP_MODEL
+from newwave.models.clap import DEFAULT_CLAP_MODEL, ClapAudioTextModel, clap_clips
 from newwave.train.common import Checkpoints, RunLog, TrainingDataError, seed_everything
 from newwave.train.parquet_stream import ParquetStream, row_audio
 
@@ -67,8 +67,6 @@ def curriculum_seconds(config: ClapTrainConfig, step: int) -> float:
 
 class ClapTrainer:
     def __init__(self, config: ClapTrainConfig) -> None:
-        from transformers import ClapModel, ClapProcessor
-
         self.config = config
         seed_everything(config.seed)
         if not config.data.exists():
@@ -76,9 +74,10 @@ class ClapTrainer:
                                     'of {"audio": ..., "text": ...} rows or a parquet folder')
         self.device = ("cuda" if torch.cuda.is_available() else "cpu") \
             if config.device == "auto" else config.device
-        self.model = ClapModel.from_pretrained(config.model).to(self.device)
-        self.processor = ClapProcessor.from_pretrained(config.model)
-        self.fused = bool(self.model.config.audio_config.enable_fusion)
+        # The inference model's own projections and windowing, so training and search agree.
+        self.clap = ClapAudioTextModel(config.model, max_text_tokens=config.max_text_tokens,
+                                       device=self.device)
+        self.model, self.processor = self.clap.model, self.clap.processor
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=config.lr)
         self.log = RunLog(config.output_dir)
         self.checkpoints = Checkpoints(config.output_dir)
@@ -126,23 +125,12 @@ class ClapTrainer:
 
     def embed_audio(self, waveforms: list[np.ndarray], seconds: float) -> torch.Tensor:
         """Each waveform cut to ``seconds``, windowed at 10 s, window projections pooled."""
-        size = int(WINDOW_SECONDS * SAMPLE_RATE)
         clips, owners = [], []
         for n, wave in enumerate(waveforms):
-            wave = wave[: int(seconds * SAMPLE_RATE)]
-            parts = [wave[i:i + size] for i in range(0, max(len(wave), 1), size)]
-            parts = [p for p in parts if len(p) >= SAMPLE_RATE] or parts[:1]
+            parts = clap_clips(wave[: int(seconds * SAMPLE_RATE)], SAMPLE_RATE, WINDOW_SECONDS)
             clips += parts
             owners += [n] * len(parts)
-        features = self.processor.feature_extractor(
-            clips, sampling_rate=SAMPLE_RATE, truncation="fusion" if self.fused else "rand_trunc",
-            return_tensors="pt")
-        outputs = self.model.audio_model(input_features=features["input_features"].to(self.device),
-                                         is_longer=features.get("is_longer"))
-        projected = self.model.audio_projection(outputs.pooler_output)
-        owner = torch.tensor(owners, device=projected.device)
-        pooled = torch.stack([projected[owner == n].mean(dim=0) for n in range(len(waveforms))])
-        return F.normalize(pooled, dim=-1)
+        return _pool(self.clap.project_audio(clips), owners, len(waveforms))
 
     def embed_text(self, texts: list[str]) -> torch.Tensor:
         """Texts longer than the token limit: windows encoded separately, mean-pooled."""
@@ -154,14 +142,7 @@ class ClapTrainer:
             for start in range(0, len(ids), room):
                 pieces.append(tokenizer.decode(ids[start:start + room]))
                 owners.append(n)
-        tokens = tokenizer(pieces, padding=True, truncation=True,
-                           max_length=self.config.max_text_tokens, return_tensors="pt")
-        outputs = self.model.text_model(input_ids=tokens["input_ids"].to(self.device),
-                                        attention_mask=tokens["attention_mask"].to(self.device))
-        projected = self.model.text_projection(outputs.pooler_output)
-        owner = torch.tensor(owners, device=projected.device)
-        pooled = torch.stack([projected[owner == n].mean(dim=0) for n in range(len(texts))])
-        return F.normalize(pooled, dim=-1)
+        return _pool(self.clap.project_text(pieces), owners, len(texts))
 
     def loss(self, waveforms: list[np.ndarray], texts: list[str], seconds: float) -> torch.Tensor:
         audio, text = self.embed_audio(waveforms, seconds), self.embed_text(texts)
@@ -206,3 +187,10 @@ class ClapTrainer:
         self.model.save_pretrained(final)
         self.processor.save_pretrained(final)
         return final
+
+
+def _pool(projected: torch.Tensor, owners: list[int], count: int) -> torch.Tensor:
+    """Mean of each owner's rows, L2-normalised: ``[count, dim]``."""
+    owner = torch.tensor(owners, device=projected.device)
+    return F.normalize(torch.stack([projected[owner == n].mean(dim=0) for n in range(count)]),
+                       dim=-1)
