@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from newwave.audio import AudioDecodeError, decode
-from newwave.catalog import Catalog, Track, VectorSpace
+from newwave.catalog import Catalog, JobProgress, Track, VectorSpace
 from newwave.catalog.catalog import text_hash
 from newwave.models.base import ModelInfo, VectorKind
 from newwave.models.registry import ActiveModels
@@ -55,9 +55,10 @@ class Embedder:
         started = time.monotonic()
         job_id = self.catalog.start_job("embed", {"audio_model": self.models.settings.audio_model,
                                                   "text_model": self.models.settings.text_model})
+        job = JobProgress(self.catalog, job_id)
         try:
-            self._embed_audio(report, job_id)
-            self._embed_lyrics(report, job_id)
+            self._embed_audio(report, job)
+            self._embed_lyrics(report, job)
         except BaseException as exc:
             status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
             self.catalog.finish_job(job_id, status, error=None if status == "interrupted"
@@ -69,7 +70,7 @@ class Embedder:
             f"{report.audio_failed} failed"))
         return report
 
-    def _embed_audio(self, report: EmbedReport, job_id: int) -> None:
+    def _embed_audio(self, report: EmbedReport, job: JobProgress) -> None:
         model = self.models.audio_model
         spaces = {kind: self._space(kind, info) for kind, info in model.spaces.items()}
         pending: dict[int, Track] = {}
@@ -89,9 +90,9 @@ class Embedder:
                     self.catalog.put_vectors(space, track.id, track.content_hash, vectors[kind])
                 report.audio_embedded += 1
                 report.audio_seconds += waveform.size / model.sample_rate
-            self._progress(job_id, "audio", done, len(todo), track)
+            self._progress(job, "audio", done, len(todo), track)
 
-    def _embed_lyrics(self, report: EmbedReport, job_id: int) -> None:
+    def _embed_lyrics(self, report: EmbedReport, job: JobProgress) -> None:
         encoder = self.models.text_encoder
         space = self._space("lyrics", encoder.info)
         todo = self.catalog.tracks_needing_lyrics_vectors(space)
@@ -105,12 +106,13 @@ class Embedder:
                     zip(batch, texts, encoder.encode_chunked(texts)), start=start + 1):
                 self.catalog.put_vectors(space, track.id, text_hash(text), vectors)
                 report.lyrics_embedded += 1
-                self._progress(job_id, "lyrics", offset, len(todo), track)
+                self._progress(job, "lyrics", offset, len(todo), track)
 
     def _space(self, kind: VectorKind, info: ModelInfo) -> VectorSpace:
         return self.catalog.vector_space(kind, info.name, info.version, info.dim)
 
-    def _progress(self, job_id: int, stage: Stage, done: int, total: int, track: Track) -> None:
-        self.catalog.update_job(job_id, done=done, total=total, message=f"{stage}: {track.path}")
+    def _progress(self, job: JobProgress, stage: Stage, done: int, total: int,
+                  track: Track) -> None:
+        job.update(done, total, f"{stage}: {track.path}")
         if self.on_progress is not None:
             self.on_progress(EmbedProgress(stage, done, total, track))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from newwave.catalog import Catalog
+from newwave.catalog import Catalog, JobProgress
 from newwave.indexer import Embedder, EmbedProgress
 from newwave.library import ScanProgress, Scanner
 from newwave.search import SearchEngine
@@ -41,16 +41,15 @@ class LibraryJobs:
 
     def _scan(self, job_id: int, roots: list[str]) -> None:
         with Catalog(self.catalog_path) as catalog:
+            job = JobProgress(catalog, job_id)
             try:
                 for root in roots:
                     def scanned(p: ScanProgress, root: str = root) -> None:
-                        catalog.update_job(job_id, done=p.done, total=p.total,
-                                           message=f"scanning {root}: {p.path.name}")
+                        job.update(p.done, p.total, f"scanning {root}: {p.path.name}")
                     Scanner(catalog, on_progress=scanned).scan(Path(root))
 
                 def embedded(p: EmbedProgress) -> None:
-                    catalog.update_job(job_id, done=p.done, total=p.total,
-                                       message=f"embedding {p.stage}: {p.track.title}")
+                    job.update(p.done, p.total, f"embedding {p.stage}: {p.track.title}")
                 report = Embedder(catalog, self.engine.models, on_progress=embedded).run()
                 self.engine.sync()
                 catalog.finish_job(job_id, "done", message=(

@@ -1,6 +1,6 @@
 """SQLite catalog: tracks, lyrics, covers, scan errors, feedback and jobs."""
 
-from newwave.catalog.catalog import Catalog, connect
+from newwave.catalog.catalog import Catalog, JobProgress, connect
 from newwave.catalog.models import (
     CatalogStats,
     CoverImage,
@@ -25,6 +25,7 @@ __all__ = [
     "CoverImage",
     "FeedbackKind",
     "Job",
+    "JobProgress",
     "Lyrics",
     "ScanErrorRow",
     "SchemaError",

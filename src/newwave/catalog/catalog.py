@@ -39,6 +39,7 @@ from newwave.catalog.models import (
 from newwave.catalog.schema import migrate
 
 _RECORD_COLUMNS = [f.name for f in fields(TrackRecord)]
+_IDS_PER_QUERY = 500  # well under SQLite's limit on bound variables
 _TRACK_COLUMNS = [f.name for f in fields(Track)]
 
 
@@ -88,6 +89,19 @@ class Catalog:
         with self._lock:
             return self._conn.execute(sql, tuple(params)).fetchall()
 
+    def _query_ids(self, sql: str, ids: Iterable[int], params: tuple[Any, ...] = ()
+                   ) -> list[sqlite3.Row]:
+        """``sql`` with its ``{ids}`` marker bound to ``ids``, run in batches under
+        SQLite's limit on bound variables. Ids go in ascending order, so a query that
+        orders by id stays ordered across batches."""
+        ordered = sorted(set(ids))
+        rows: list[sqlite3.Row] = []
+        for start in range(0, len(ordered), _IDS_PER_QUERY):
+            part = ordered[start:start + _IDS_PER_QUERY]
+            rows += self._query(sql.replace("{ids}", ", ".join("?" * len(part))),
+                                (*params, *part))
+        return rows
+
     # -- library roots -------------------------------------------------------------
 
     def add_root(self, path: Path) -> int:
@@ -129,14 +143,9 @@ class Catalog:
         return [_track(r) for r in rows]
 
     def tracks_by_id(self, track_ids: Iterable[int]) -> dict[int, Track]:
-        ids = sorted(set(track_ids))
-        found: dict[int, Track] = {}
-        for start in range(0, len(ids), 500):
-            part = ids[start:start + 500]
-            rows = self._query(f"SELECT {', '.join(_TRACK_COLUMNS)} FROM tracks "
-                               f"WHERE id IN ({', '.join('?' * len(part))})", part)
-            found.update((row["id"], _track(row)) for row in rows)
-        return found
+        rows = self._query_ids(f"SELECT {', '.join(_TRACK_COLUMNS)} FROM tracks "
+                               "WHERE id IN ({ids})", track_ids)
+        return {row["id"]: _track(row) for row in rows}
 
     def filter_track_ids(self, filters: TrackFilter) -> set[int]:
         """Ids of present tracks that pass every set condition of ``filters``."""
@@ -269,12 +278,8 @@ class Catalog:
         if track_ids is None:
             rows = self._query(sql.format(""), (space.id,))
         else:
-            rows = []
-            ids = sorted(set(track_ids))
-            for start in range(0, len(ids), 500):  # stay under SQLite's variable limit
-                part = ids[start:start + 500]
-                rows += self._query(sql.format(f"AND v.track_id IN ({', '.join('?' * len(part))})"),
-                                    (space.id, *part))
+            rows = self._query_ids(sql.format("AND v.track_id IN ({ids})"), track_ids,
+                                   (space.id,))
         matrix = np.frombuffer(b"".join(r["vector"] for r in rows), dtype="<f4")
         return StoredVectors(space=space,
                              track_ids=np.array([r["track_id"] for r in rows], dtype=np.int64),
@@ -436,6 +441,21 @@ class Catalog:
             "SELECT format, count(*) AS n FROM tracks WHERE missing_since IS NULL "
             "GROUP BY format ORDER BY n DESC, format")}
         return CatalogStats(**dict(row), roots=self.roots(), formats=formats)
+
+
+class JobProgress:
+    """Writes a job's progress at most every ``interval`` seconds (each write is a
+    transaction), and always its last step."""
+
+    def __init__(self, catalog: Catalog, job_id: int, interval: float = 0.5) -> None:
+        self.catalog, self.job_id, self.interval = catalog, job_id, interval
+        self._last = float("-inf")
+
+    def update(self, done: int, total: int | None, message: str) -> None:
+        now = time.monotonic()
+        if now - self._last >= self.interval or done == total:
+            self.catalog.update_job(self.job_id, done=done, total=total, message=message)
+            self._last = now
 
 
 def _contains_pattern(value: str) -> str:

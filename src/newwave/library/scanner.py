@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from newwave.audio import AudioDecodeError, decode, probe
-from newwave.catalog import Catalog, Track, TrackRecord
+from newwave.catalog import Catalog, JobProgress, Track, TrackRecord
 from newwave.catalog.models import Lyrics
 from newwave.library.covers import cover_from_bytes, cover_from_file
 from newwave.library.naming import guess_from_path
@@ -163,7 +163,7 @@ class Scanner:
                     report: ScanReport) -> None:
         known = self.catalog.tracks_under(root)
         known_errors = self.catalog.errors_under(root)
-        last_job_update = 0.0
+        job = JobProgress(self.catalog, report.job_id, self.job_update_interval)
         for found in files:
             track = known.get(str(found.path))
             error = known_errors.get(str(found.path))
@@ -175,10 +175,7 @@ class Scanner:
                 self._scan_file(found, track, root, root_id, report)
             if self.on_progress is not None:
                 self.on_progress(ScanProgress(report.done, report.total, found.path, report))
-            if time.monotonic() - last_job_update >= self.job_update_interval:
-                self.catalog.update_job(report.job_id, done=report.done, total=report.total,
-                                        message=str(found.path))
-                last_job_update = time.monotonic()
+            job.update(report.done, report.total, str(found.path))
 
     def _scan_file(self, found: FoundFile, track: Track | None, root: Path, root_id: int,
                    report: ScanReport) -> None:
