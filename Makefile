@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install browser demo test test-slow bench clean
+.PHONY: install browser demo test test-slow bench mutation clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -39,5 +39,12 @@ bench: $(STAMP)
 	$(PY) benchmarks/search.py
 	$(PY) benchmarks/api.py
 
+# Mutation testing of the core modules (mutmut; see docs/testing.md). Slow: not part of
+# `make test`. One group: make mutation GROUPS=metrics; the tests as committed: TESTS=before.
+GROUPS ?=
+TESTS ?= current
+mutation: $(STAMP)
+	$(PY) scripts/mutation.py run $(GROUPS) --tests $(TESTS)
+
 clean:
-	rm -rf $(VENV) .pytest_cache build *.egg-info src/*.egg-info
+	rm -rf .mutation mutants $(VENV) .pytest_cache build *.egg-info src/*.egg-info

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,6 +12,24 @@ from newwave.catalog import Catalog
 from newwave.demo.synth import build_synthetic_library
 
 SR = 22050
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def skip_or_fail(reason: str) -> None:
+    """Skip the calling test, except in CI (``CI=true``), where a missing prerequisite is
+    a broken setup and fails with the reason instead of hiding as a skip."""
+    if IN_CI:
+        pytest.fail(f"{reason} (CI=true: prerequisites must be present, so this fails "
+                    "instead of skipping)", pytrace=False)
+    pytest.skip(reason)
+
+
+def require_shared() -> Path:
+    """``../shared/data``, or a skip (a failure in CI) when this checkout lacks it."""
+    if not SHARED_DATA.is_dir():
+        skip_or_fail(f"{SHARED_DATA} is not present in this checkout")
+    return SHARED_DATA
 
 
 def tone(seconds: float = 2.0, freq: float = 440.0, sr: int = SR) -> np.ndarray:

@@ -205,3 +205,55 @@ def test_background_scan_reports_progress(api) -> None:
         time.sleep(0.3)
     assert job["status"] == "done", job
     assert client.get("/stats").json()["errors"] >= 1
+
+
+def test_recordings_over_two_minutes_are_refused(api, tmp_path: Path) -> None:
+    client, _, _ = api
+    rate = 8000  # small uploads: 125 s of 16-bit mono at 8 kHz is 2 MB, under the 20 MB cap
+    long = tmp_path / "long.wav"
+    write_audio(long, tone(125.0, sr=rate), rate)
+    refused = client.post("/search/by-audio", files={"file": ("long.wav", long.read_bytes())})
+    assert refused.status_code == 422
+    assert "longer than 120 s" in refused.json()["error"]
+    # Just under the limit is searched (the recording is a tone: any hits will do).
+    under = tmp_path / "under.wav"
+    write_audio(under, tone(118.0, sr=rate), rate)
+    accepted = client.post("/search/by-audio", params={"limit": 2},
+                           files={"file": ("under.wav", under.read_bytes())})
+    assert accepted.status_code == 200, accepted.text
+    assert len(accepted.json()["hits"]) == 2
+
+
+def test_a_track_marked_missing_is_not_served(api) -> None:
+    """The catalog says the file vanished (a rescan marked it): its audio, detail and
+    similar routes answer 404 even though a file is at the old path again."""
+    client, data_dir, library = api
+    tid = track_id(client, "Open Road")
+    assert client.get(f"/tracks/{tid}/audio").status_code == 200
+    with sqlite3.connect(data_dir / "catalog.sqlite") as db:
+        db.execute("UPDATE tracks SET missing_since = 1 WHERE id = ?", (tid,))
+    try:
+        for path in (f"/tracks/{tid}/audio", f"/tracks/{tid}", f"/tracks/{tid}/similar",
+                     f"/tracks/{tid}/cover"):
+            response = client.get(path)
+            assert response.status_code == 404, path
+            assert response.json() == {"error": f"no track with id {tid}"}
+    finally:
+        with sqlite3.connect(data_dir / "catalog.sqlite") as db:
+            db.execute("UPDATE tracks SET missing_since = NULL WHERE id = ?", (tid,))
+    assert client.get(f"/tracks/{tid}/audio").status_code == 200
+
+
+def test_a_file_gone_since_the_last_scan_is_a_404(api) -> None:
+    client, _, library = api
+    tid = track_id(client, "Drift")
+    path = next(library.rglob("*Drift.m4a"))
+    parked = path.with_name("parked.bin")
+    path.rename(parked)
+    try:
+        gone = client.get(f"/tracks/{tid}/audio")
+        assert gone.status_code == 404
+        assert gone.json() == {"error": f"the file of track {tid} is gone; rescan the library"}
+    finally:
+        parked.rename(path)
+    assert client.get(f"/tracks/{tid}/audio").content == path.read_bytes()

@@ -94,3 +94,25 @@ def test_windows_drop_and_pad() -> None:
     assert windows(np.zeros(0, dtype=np.float32), 4, tail="pad").shape == (0, 4)
     with pytest.raises(ValueError):
         windows(np.zeros((2, 2)), 4)
+
+
+@pytest.mark.parametrize(("channels", "subtype", "ext"), [
+    (6, "FLOAT", ".wav"), (8, "FLOAT", ".wav"), (8, "PCM_16", ".wav"), (8, "PCM_24", ".flac"),
+    (12, "FLOAT", ".wav")])
+def test_multichannel_files_decode_to_the_mean_of_their_channels(
+        tmp_path: Path, channels: int, subtype: str, ext: str) -> None:
+    """5.1 and 7.1 files used to crash the process (PyAV's to_ndarray on 8 planes)."""
+    import soundfile as sf
+
+    # Every channel differs (frequency and level), so a dropped or repeated channel shows.
+    t = np.arange(SR) / SR
+    planes = np.stack([(0.9 / channels) * (1 + c % 3) * np.sin(2 * np.pi * (220 + 110 * c) * t)
+                       for c in range(channels)], axis=1).astype(np.float32)
+    path = tmp_path / f"surround{ext}"
+    sf.write(path, planes, SR, subtype=subtype)
+    written, _ = sf.read(path, dtype="float32")
+    assert probe(path).channels == channels
+    samples = decode(path, SR)
+    assert samples.dtype == np.float32 and samples.shape == (SR,)
+    np.testing.assert_allclose(samples, written.mean(axis=1), atol=1e-6)
+    assert decode(path, 16000, max_seconds=0.5).size == 8000

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -28,16 +29,41 @@ def run_cli(tmp_path: Path, *args: str, check: bool = True) -> subprocess.Comple
     return result
 
 
+SCAN_WORDS = ("added", "updated", "moved", "restored", "unchanged", "missing", "failed")
+
+
+def scan_counts(out: str) -> dict[str, int]:
+    """The scan summary's numbers, whole ("10 missing" is not "0 missing")."""
+    found = dict((word, int(n)) for n, word in
+                 re.findall(rf"(?<![\d.])(\d+) ({'|'.join(SCAN_WORDS)})\b", out))
+    assert set(found) == set(SCAN_WORDS), out
+    return found
+
+
+def stat(out: str, name: str) -> str:
+    """One row of `library stats`: its value, exactly."""
+    match = re.search(rf"^\s*{name}\s{{2,}}(\S.*?)\s*$", out, re.MULTILINE)
+    assert match, out
+    return match.group(1)
+
+
 def test_cli_index_list_stats_and_errors(tmp_path: Path, synthetic_library: Path) -> None:
     (synthetic_library / "broken.ogg").write_bytes(b"OggS but not really")
     out = run_cli(tmp_path, "index", str(synthetic_library)).stdout
-    assert "6 added" in out and "1 failed" in out and "newwave library errors" in out
+    assert scan_counts(out) == dict.fromkeys(SCAN_WORDS, 0) | {"added": 6, "failed": 1}
+    assert "7 audio files" in out and "newwave library errors" in out
     listing = run_cli(tmp_path, "library", "list").stdout
     assert "Rainy Window" in listing and "Mira Vale" in listing
     stats = run_cli(tmp_path, "library", "stats").stdout
-    assert "with lyrics" in stats and str(synthetic_library) in stats
+    # 6 tracks by 4 artists on 4 albums; 3 with lyrics, all 6 with art (2 from a folder)
+    assert [stat(stats, n) for n in ("tracks", "artists", "albums", "with lyrics",
+                                     "with cover art", "missing files", "scan errors")] == \
+        ["6", "4", "4", "3", "6", "0", "1"]
+    assert stat(stats, "library folders") == str(synthetic_library)
     assert "broken.ogg" in run_cli(tmp_path, "library", "errors").stdout
-    assert "6 unchanged" in run_cli(tmp_path, "index", str(synthetic_library)).stdout
+    again = run_cli(tmp_path, "index", str(synthetic_library)).stdout
+    # The broken file failed before and is unchanged: counted as failed, not retried.
+    assert scan_counts(again) == dict.fromkeys(SCAN_WORDS, 0) | {"unchanged": 6, "failed": 1}
 
 
 def test_cli_reports_user_errors_without_traceback(tmp_path: Path) -> None:
@@ -62,9 +88,11 @@ def test_data_dir_from_config_file(tmp_path: Path, synthetic_library: Path) -> N
 
 def test_synthetic_demo_builds_once_and_indexes(tmp_path: Path) -> None:
     out = run_cli(tmp_path, "demo", "--source", "synthetic").stdout
-    assert "Demo library (synthetic)" in out and "6 added" in out
+    assert "Demo library (synthetic)" in out
+    assert scan_counts(out) == dict.fromkeys(SCAN_WORDS, 0) | {"added": 6}
     again = run_cli(tmp_path, "demo", "--source", "synthetic").stdout
-    assert "already built" in again and "6 unchanged" in again
+    assert "already built" in again
+    assert scan_counts(again) == dict.fromkeys(SCAN_WORDS, 0) | {"unchanged": 6}
 
 
 def test_warzone_album_json_becomes_tags(tmp_path: Path) -> None:

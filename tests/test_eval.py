@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import make_audio
+from conftest import SHARED_DATA, make_audio, require_shared
 from newwave.eval import (DatasetError, load_manifest, load_musiccaps, load_song_describer,
                           model_configs, run_eval, write_report)
 from newwave.eval.baselines import BM25
@@ -16,9 +16,15 @@ from newwave.library import AUDIO_EXTENSIONS
 from newwave.eval.metrics import (average_precision_at, bootstrap_ci, evaluate, hit_rate_at,
                                   ndcg_at, precision_at, recall_fraction_at, reciprocal_rank)
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
-needs_shared = pytest.mark.skipif(not SHARED.is_dir(),
-                                  reason="../shared/data is not present in this checkout")
+SHARED = SHARED_DATA
+
+
+@pytest.fixture
+def needs_shared_data() -> Path:
+    return require_shared()  # skips locally without ../shared; fails in CI
+
+
+needs_shared = pytest.mark.usefixtures("needs_shared_data")
 
 
 # -- metrics, against values worked out by hand ------------------------------------------

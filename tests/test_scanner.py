@@ -129,8 +129,8 @@ def test_scan_of_a_killed_process_is_closed_and_resumed(catalog: Catalog,
                                                         synthetic_library: Path) -> None:
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
                           capture_output=True, text=True, check=True)
-    job_id = catalog.start_job("scan", {"root": str(synthetic_library.resolve()),
-                                        "pid": int(dead.stdout)})
+    job_id = catalog.start_job("scan", {"root": str(synthetic_library.resolve())},
+                               pid=int(dead.stdout))
     report = Scanner(catalog).scan(synthetic_library)
     assert report.resumed and catalog.job(job_id).status == "interrupted"
 
@@ -139,7 +139,7 @@ def test_a_live_scan_of_the_same_folder_is_refused(catalog: Catalog,
                                                    synthetic_library: Path) -> None:
     live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
     try:
-        catalog.start_job("scan", {"root": str(synthetic_library.resolve()), "pid": live.pid})
+        catalog.start_job("scan", {"root": str(synthetic_library.resolve())}, pid=live.pid)
         with pytest.raises(ScanError, match="another scan is running"):
             Scanner(catalog).scan(synthetic_library)
     finally:

@@ -7,12 +7,14 @@ import numpy as np
 import pytest
 
 from newwave.audio import decode
+from newwave.audio.encode import write_audio
+from newwave.errors import InvalidInput
 from newwave.catalog import Catalog, TrackFilter
 from newwave.config import Settings
-from newwave.indexer import Embedder
-from newwave.library import Scanner
 from newwave.models.registry import ActiveModels
-from newwave.search import SearchEngine, SearchError
+from newwave.index import IndexSet
+from newwave.search import SearchError
+from newwave.service import NewWave
 
 
 @pytest.fixture(scope="module")
@@ -25,23 +27,23 @@ def indexed(tmp_path_factory, synthetic_library_template: Path, text_encoder, mu
     models = ActiveModels(settings)
     models.text_encoder, models.audio_model = text_encoder, musicnn
     catalog = Catalog(settings.catalog_path)
-    Scanner(catalog).scan(library)
-    Embedder(catalog, models).run()
+    NewWave(settings, catalog, models).update([library])
     yield catalog, models, settings, library
     catalog.close()
 
 
 @pytest.fixture
-def engine(indexed) -> SearchEngine:
+def engine(indexed) -> NewWave:
+    """The service over the indexed library (it shares the module's catalog)."""
     catalog, models, settings, _ = indexed
-    return SearchEngine(catalog, models, settings.index_dir)
+    return NewWave(settings, catalog, models)
 
 
 def titles(result) -> list[str]:
     return [hit.track.title for hit in result.hits]
 
 
-def test_audio_mode_finds_by_sound(engine: SearchEngine) -> None:
+def test_audio_mode_finds_by_sound(engine: NewWave) -> None:
     piano = engine.search("solo piano", "audio", limit=3)
     assert titles(piano)[0] == "Rainy Window"
     assert "piano" in piano.hits[0].why and piano.hits[0].scores["sound"] > 0.3
@@ -50,12 +52,12 @@ def test_audio_mode_finds_by_sound(engine: SearchEngine) -> None:
     assert techno.hits[0].rank == 1 and techno.hits[0].score >= techno.hits[1].score
 
 
-def test_audio_mode_says_when_the_query_is_outside_its_vocabulary(engine: SearchEngine) -> None:
+def test_audio_mode_says_when_the_query_is_outside_its_vocabulary(engine: NewWave) -> None:
     result = engine.search("tax forms and spreadsheets", "audio")
     assert result.hits == [] and any("matches none" in note for note in result.notes)
 
 
-def test_lyrics_mode_finds_by_meaning(engine: SearchEngine) -> None:
+def test_lyrics_mode_finds_by_meaning(engine: NewWave) -> None:
     assert titles(engine.search("leaving my hometown behind", "lyrics", limit=1)) == ["Open Road"]
     assert titles(engine.search("a violin mourning lost love", "lyrics", limit=1)) == \
         ["Midnight Strings"]
@@ -63,7 +65,7 @@ def test_lyrics_mode_finds_by_meaning(engine: SearchEngine) -> None:
     assert len(engine.search("anything at all", "lyrics", limit=10).hits) == 3
 
 
-def test_combined_mode_fuses_and_lets_tracks_without_lyrics_compete(engine: SearchEngine) -> None:
+def test_combined_mode_fuses_and_lets_tracks_without_lyrics_compete(engine: NewWave) -> None:
     techno = engine.search("driving techno for the club", "combined", limit=3)
     assert titles(techno)[0] == "Warehouse Pulse"  # no lyrics, best sound
     assert any("reciprocal-rank fusion" in note for note in techno.notes)
@@ -75,7 +77,7 @@ def test_combined_mode_fuses_and_lets_tracks_without_lyrics_compete(engine: Sear
     assert {"sound", "lyrics", "rrf"} <= set(top.scores)
 
 
-def test_filters_and_paging(engine: SearchEngine) -> None:
+def test_filters_and_paging(engine: NewWave) -> None:
     by_artist = engine.search("music", "combined", limit=10, filters=TrackFilter(artist="unit 7"))
     assert set(titles(by_artist)) == {"Warehouse Pulse", "Breakbeat Rush"}
     with_lyrics = engine.search("music", "combined", limit=10,
@@ -99,7 +101,7 @@ def test_filters_and_paging(engine: SearchEngine) -> None:
         engine.search("piano", "video")  # type: ignore[arg-type]
 
 
-def test_similar_and_by_audio(engine: SearchEngine, indexed) -> None:
+def test_similar_and_by_audio(engine: NewWave, indexed, tmp_path: Path) -> None:
     catalog, _, _, library = indexed
     techno = catalog.find_tracks("Warehouse Pulse")[0]
     similar = engine.similar(techno.id, limit=5)
@@ -113,16 +115,18 @@ def test_similar_and_by_audio(engine: SearchEngine, indexed) -> None:
 
     snippet = decode(next(library.rglob("*Warehouse Pulse.mp3")), 16000, offset_seconds=0.5,
                      max_seconds=3.0)
-    recorded = engine.by_audio(snippet, 16000, limit=2)
+    recording, too_short = tmp_path / "recording.wav", tmp_path / "short.wav"
+    write_audio(recording, snippet, 16000)
+    write_audio(too_short, snippet[:8000], 16000)
+    recorded = engine.by_audio(recording, limit=2)
     assert titles(recorded)[0] == "Warehouse Pulse"
-    with pytest.raises(SearchError, match="at least 3 s"):
-        engine.by_audio(snippet[:8000], 16000)
+    with pytest.raises(InvalidInput, match="at least 3 s"):
+        engine.by_audio(too_short)
 
 
 def test_index_drift_is_detected_and_repaired(indexed, tmp_path: Path) -> None:
     catalog, models, settings, _ = indexed
-    engine = SearchEngine(catalog, models, tmp_path / "indexes")
-    index = engine.index("audio")
+    index = IndexSet(catalog, tmp_path / "indexes", models.space_info).index("audio")
     assert index.size == 6 and index.check(catalog) == (0, 0)
     # A crash after a catalog write but before the index write: vectors gone and new.
     victim = catalog.find_tracks("Drift")[0]
@@ -132,7 +136,7 @@ def test_index_drift_is_detected_and_repaired(indexed, tmp_path: Path) -> None:
         conn.execute("DELETE FROM vectors WHERE space_id = ? AND track_id = ?",
                      (space.id, victim.id))
     assert index.check(catalog) == (0, 1)
-    reopened = SearchEngine(catalog, models, tmp_path / "indexes").index("audio")  # syncs
+    reopened = IndexSet(catalog, tmp_path / "indexes", models.space_info).index("audio")  # syncs
     assert reopened.size == 5 and reopened.check(catalog) == (0, 0)
     catalog.put_vectors(space, victim.id, victim.content_hash, saved.matrix)
     assert reopened.check(catalog) == (1, 0)
@@ -140,9 +144,9 @@ def test_index_drift_is_detected_and_repaired(indexed, tmp_path: Path) -> None:
     assert (report.added, report.removed) == (1, 0) and reopened.size == 6
     # Torn or missing index files are rebuilt from the catalog.
     reopened.manifest_path.write_bytes(b"garbage")
-    assert SearchEngine(catalog, models, tmp_path / "indexes").index("audio").size == 6
+    assert IndexSet(catalog, tmp_path / "indexes", models.space_info).index("audio").size == 6
     reopened.index_path.unlink()
-    assert SearchEngine(catalog, models, tmp_path / "indexes").index("audio").size == 6
+    assert IndexSet(catalog, tmp_path / "indexes", models.space_info).index("audio").size == 6
 
 
 def test_approximate_index_past_the_threshold(tmp_path: Path) -> None:
@@ -191,13 +195,13 @@ def test_combined_mode_uses_a_configured_fusion_model(indexed, tmp_path: Path) -
     from newwave.train.fusion import FusionExamples, train_fusion
 
     catalog, models, settings, _ = indexed
-    engine = SearchEngine(catalog, models, settings.index_dir)
+    engine = NewWave(settings, catalog, models)
     tracks = {t.title: t for t in catalog.tracks()}
     queries = [(p.description, tracks[p.title].id) for p in PIECES] * 20
     track_ids = [t for _, t in queries]
-    audio = engine.track_vectors("audio-text", track_ids)
-    lyrics = engine.track_vectors("lyrics", track_ids)
-    q_audio = np.stack([q.vector for q in models.audio_text_queries.embed_text(
+    audio = engine.indexes.track_vectors("audio-text", track_ids)
+    lyrics = engine.indexes.track_vectors("lyrics", track_ids)
+    q_audio = np.stack([q.vector for q in engine.queries.sound_model.embed_text(
         [q for q, _ in queries])])
     examples = FusionExamples(
         q_audio, models.text_encoder.encode([q for q, _ in queries]),
@@ -213,7 +217,7 @@ def test_combined_mode_uses_a_configured_fusion_model(indexed, tmp_path: Path) -
 
     fused_models = ActiveModels(replace(settings, fusion_model=str(path)))
     fused_models.text_encoder, fused_models.audio_model = models.text_encoder, models.audio_model
-    fused = SearchEngine(catalog, fused_models, settings.index_dir)
+    fused = NewWave(settings, catalog, fused_models)
     result = fused.search("driving four-on-the-floor techno for the dancefloor", "combined",
                           limit=3)
     assert titles(result)[0] == "Warehouse Pulse"
@@ -226,4 +230,4 @@ def test_combined_mode_uses_a_configured_fusion_model(indexed, tmp_path: Path) -
     other = ActiveModels(replace(settings, fusion_model=str(tmp_path / "other.pt")))
     other.text_encoder, other.audio_model = models.text_encoder, models.audio_model
     with pytest.raises(ConfigError, match="retrain it"):
-        SearchEngine(catalog, other, settings.index_dir).search("techno", "combined")
+        NewWave(settings, catalog, other).search("techno", "combined")

@@ -1,42 +1,64 @@
-"""The ``newwave`` command line. Thin: it parses, calls the library, and prints."""
+"""The ``newwave`` command line. Thin: it parses, calls the service, and prints.
+
+Heavy libraries (torch, FAISS, transformers) load only inside the commands that use
+them, so ``newwave --help`` and ``newwave library ...`` answer at once.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import inspect
+import typing
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
+import click
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from typer.core import TyperGroup
 
-from newwave.audio import AudioDecodeError, decode
-from newwave.catalog import Catalog, SchemaError, TrackFilter, VectorSpaceMismatch
-from newwave.config import ConfigError, Settings
-from newwave.demo import DebianUnavailable, build_demo_library
-from newwave.eval import (DatasetError, load_manifest, load_musiccaps, load_song_describer,
-                          model_configs, run_eval, write_report)
-from newwave.indexer import Embedder, EmbedProgress, EmbedReport
-from newwave.library import ScanError, Scanner, ScanProgress, ScanReport
-from newwave.models.musicnn import CheckpointError
-from newwave.models.base import VectorKind
-from newwave.models.registry import AUDIO_MODEL_CHOICES, ActiveModels
-from newwave.models.text import ModelLoadError
-from newwave.search import SearchEngine, SearchError, SearchResult
+from newwave.catalog import TrackFilter
+from newwave.config import Settings
+from newwave.errors import NewWaveError
+from newwave.models.registry import AUDIO_MODEL_CHOICES
+from newwave.service import NewWave, UpdateProgress, UpdateReport
 
-app = typer.Typer(help="NewWave: find music by description.", no_args_is_help=True,
-                  pretty_exceptions_enable=False)
+if TYPE_CHECKING:
+    from newwave.indexer import EmbedProgress, EmbedReport
+    from newwave.library import ScanProgress, ScanReport
+    from newwave.search import SearchResult
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+class _Commands(TyperGroup):
+    """Catches every NewWave error once: its message, exit code 1, no traceback (unless
+    ``--debug``)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except NewWaveError as exc:
+            if ctx.meta.get("newwave.debug"):
+                raise
+            _fail(str(exc))
+
+
+app = typer.Typer(cls=_Commands, help="NewWave: find music by description.",
+                  no_args_is_help=True, pretty_exceptions_enable=False)
 train_app = typer.Typer(help="Train models: fusion, lyrics encoder, CLAP; align catalogs.",
                         no_args_is_help=True)
 library_app = typer.Typer(help="Look at the catalog: tracks, statistics, scan errors.",
                           no_args_is_help=True)
 app.add_typer(library_app, name="library")
 app.add_typer(train_app, name="train")
-console = Console()
-err_console = Console(stderr=True)
 
 
 @app.callback()
@@ -53,28 +75,125 @@ def main(
     audio_model: Annotated[str | None, typer.Option(
         help=f"Audio model: {AUDIO_MODEL_CHOICES} (env NEWWAVE_AUDIO_MODEL; default musicnn, "
              "offline).", show_default=False)] = None,
+    debug: Annotated[bool, typer.Option(help="Show tracebacks of errors.")] = False,
 ) -> None:
-    try:
-        ctx.obj = Settings.load(data_dir=data_dir, config_file=config, text_model=text_model,
-                                audio_model=audio_model)
-    except ConfigError as exc:
-        _fail(str(exc))
+    ctx.meta["newwave.debug"] = debug
+    ctx.obj = Settings.load(data_dir=data_dir, config_file=config, text_model=text_model,
+                            audio_model=audio_model)
 
 
 @contextmanager
-def _catalog(ctx: typer.Context) -> Iterator[Catalog]:
-    settings: Settings = ctx.obj
-    try:
-        with Catalog(settings.catalog_path) as catalog:
-            yield catalog
-    except (SchemaError, ScanError, DebianUnavailable, ConfigError, ModelLoadError,
-            CheckpointError, VectorSpaceMismatch, SearchError, AudioDecodeError) as exc:
-        _fail(str(exc))
+def _service(ctx: typer.Context) -> Iterator[NewWave]:
+    with NewWave.open(ctx.obj) as service:
+        yield service
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> typing.NoReturn:
     err_console.print(f"[bold red]error:[/] {message}")
     raise typer.Exit(1)
+
+
+def filter_options(command: Callable[..., None]) -> Callable[..., None]:
+    """Give a command one option per ``TrackFilter`` field (built from the field's own
+    definition, as the API's query parameters are) and pass them as ``filters=``."""
+    hints = typing.get_type_hints(TrackFilter)
+    names = [f.name for f in dataclasses.fields(TrackFilter)]
+    own = [p for p in inspect.signature(command).parameters.values() if p.name != "filters"]
+    options = []
+    for f in dataclasses.fields(TrackFilter):
+        meta = f.metadata
+        declared = [meta["flag"]] if meta["flag"] else []
+        option = typer.Option(*declared, help=meta["help"], min=meta["ge"], max=meta["le"],
+                              show_default=False)
+        options.append(inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=None,
+                                         annotation=Annotated[hints[f.name], option]))
+
+    @functools.wraps(command)
+    def run(**values: Any) -> None:
+        filters = TrackFilter(**{name: values.pop(name) for name in names})
+        command(filters=filters, **values)
+
+    own_hints = typing.get_type_hints(command, include_extras=True)
+    run.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [p.replace(annotation=own_hints.get(p.name, p.annotation),
+                   kind=inspect.Parameter.KEYWORD_ONLY) for p in own] + options)
+    run.__annotations__ = {p.name: p.annotation for p in run.__signature__.parameters.values()}
+    return run
+
+
+class _ShowUpdate(UpdateProgress):
+    """Progress bars for an update: one per scanned folder, one for embedding."""
+
+    def __init__(self) -> None:
+        self.progress: Progress | None = None
+        self.task = None
+        self.stage = "scan"
+
+    def _bar(self, label: str, **fields: str) -> None:
+        self.done()
+        columns = [TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                   TextColumn("{task.description}")]
+        self.progress = Progress(*columns, console=console, transient=True)
+        self.progress.start()
+        self.task = self.progress.add_task("", total=None, **fields)
+
+    def done(self) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+            self.progress = None
+
+    def scanning(self, root: Path) -> None:
+        self.stage = "scan"
+        self._bar("[bold]scanning")
+
+    def scanned(self, update: ScanProgress) -> None:
+        self.progress.update(self.task, completed=update.done, total=update.total,
+                             description=update.path.name[:50])
+
+    def scan_done(self, report: ScanReport) -> None:
+        self.done()
+        _print_report(report)
+
+    def embedding(self, update: EmbedProgress) -> None:
+        if self.stage != "embed":
+            self.stage = "embed"
+            self._bar("[bold]embedding {task.fields[stage]}", stage="")
+        self.progress.update(self.task, completed=update.done, total=update.total,
+                             stage=update.stage, description=update.track.title[:40])
+
+    def syncing(self) -> None:
+        self.done()
+        self.stage = "sync"
+        console.print("[dim]updating search indexes[/]")
+
+
+def _update(service: NewWave, roots: list[Path], *, verify: bool = False,
+            embed: bool = True) -> UpdateReport:
+    """``service.update`` with progress bars; Ctrl-C keeps what was done."""
+    shown = _ShowUpdate()
+    try:
+        report = service.update(roots, verify=verify, embed=embed, progress=shown)
+    except KeyboardInterrupt:
+        shown.done()
+        what = "Vectors computed" if shown.stage == "embed" else "What was scanned"
+        err_console.print(f"[yellow]Interrupted.[/] {what} so far is saved; run the same "
+                          "command again to resume.")
+        raise typer.Exit(130) from None
+    finally:
+        shown.done()
+    if report.embedded is not None:
+        _print_embedded(report.embedded)
+        console.print("Search indexes: " + ", ".join(
+            f"{kind} {size} vectors" for kind, size in report.index_sizes.items()))
+    return report
+
+
+def _print_embedded(report: EmbedReport) -> None:
+    rate = f", {report.audio_seconds / report.elapsed:.0f}x real time" \
+        if report.audio_embedded and report.elapsed else ""
+    console.print(f"Embedded {report.audio_embedded} tracks' audio and "
+                  f"{report.lyrics_embedded} tracks' lyrics in {report.elapsed:.1f}s{rate}"
+                  + (f"; [red]{report.audio_failed} failed[/]" if report.audio_failed else ""))
 
 
 @app.command()
@@ -87,46 +206,8 @@ def index(
         help="Only update the catalog; compute no vectors.")] = False,
 ) -> None:
     """Scan music folders into the catalog and embed new tracks (incremental, resumable)."""
-    with _catalog(ctx) as catalog:
-        for path in paths:
-            _print_report(_scan_with_progress(catalog, path, verify=verify))
-        if not scan_only:
-            _embed_with_progress(catalog, ActiveModels(ctx.obj))
-            _sync_indexes(catalog, ctx.obj)
-
-
-def _embed_with_progress(catalog: Catalog, models: ActiveModels) -> EmbedReport:
-    columns = [TextColumn("[bold]embedding {task.fields[stage]}"), BarColumn(),
-               MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("{task.description}")]
-    with Progress(*columns, console=console, transient=True) as progress:
-        task = progress.add_task("loading models", total=None, stage="")
-
-        def show(update: EmbedProgress) -> None:
-            progress.update(task, completed=update.done, total=update.total, stage=update.stage,
-                            description=update.track.title[:40])
-
-        try:
-            report = Embedder(catalog, models, on_progress=show).run()
-        except KeyboardInterrupt:
-            progress.stop()
-            err_console.print("[yellow]Interrupted.[/] Vectors computed so far are saved; run "
-                              "the same command again to resume.")
-            raise typer.Exit(130) from None
-    rate = f", {report.audio_seconds / report.elapsed:.0f}x real time" \
-        if report.audio_embedded and report.elapsed else ""
-    console.print(f"Embedded {report.audio_embedded} tracks' audio and "
-                  f"{report.lyrics_embedded} tracks' lyrics in {report.elapsed:.1f}s{rate}"
-                  + (f"; [red]{report.audio_failed} failed[/]" if report.audio_failed else ""))
-    return report
-
-
-def _sync_indexes(catalog: Catalog, settings: Settings) -> None:
-    engine = _engine(catalog, settings)
-    with console.status("updating search indexes"):
-        engine.sync()
-    kinds: tuple[VectorKind, ...] = ("audio-text", "audio", "lyrics")
-    console.print("Search indexes: " + ", ".join(
-        f"{kind} {engine.index(kind).size} vectors" for kind in kinds))
+    with _service(ctx) as service:
+        _update(service, paths, verify=verify, embed=not scan_only)
 
 
 @app.command()
@@ -136,34 +217,14 @@ def models(ctx: typer.Context) -> None:
     console.print(f"text encoder: [bold]{settings.text_model}[/]  (lyrics, and text queries)")
     console.print(f"audio model:  [bold]{settings.audio_model}[/]  (sound; choices: "
                   f"{AUDIO_MODEL_CHOICES})")
-    with _catalog(ctx) as catalog:
-        counts = catalog.vector_counts()
+    with _service(ctx) as service:
+        counts = service.catalog.vector_counts()
+        spaces = service.catalog.vector_spaces()
         table = Table("kind", "model", "version", "dim", "tracks with vectors")
-        for space in catalog.vector_spaces():
+        for space in spaces:
             table.add_row(space.kind, space.model, space.version, str(space.dim),
                           str(counts.get(space.id, 0)))
-        console.print(table if catalog.vector_spaces() else
-                      "No vectors stored yet; run `newwave index FOLDER`.")
-
-
-def _scan_with_progress(catalog: Catalog, path: Path, *, verify: bool) -> ScanReport:
-    columns = [TextColumn("[bold]scanning"), BarColumn(), MofNCompleteColumn(),
-               TimeElapsedColumn(), TextColumn("{task.description}")]
-    with Progress(*columns, console=console, transient=True) as progress:
-        task = progress.add_task("", total=None)
-
-        def show(update: ScanProgress) -> None:
-            progress.update(task, completed=update.done, total=update.total,
-                            description=update.path.name[:50])
-
-        scanner = Scanner(catalog, verify=verify, on_progress=show)
-        try:
-            return scanner.scan(path)
-        except KeyboardInterrupt:
-            progress.stop()
-            err_console.print("[yellow]Interrupted.[/] What was scanned is saved; run the "
-                              "same command again to resume.")
-            raise typer.Exit(130) from None
+        console.print(table if spaces else "No vectors stored yet; run `newwave index FOLDER`.")
 
 
 def _print_report(report: ScanReport) -> None:
@@ -180,18 +241,6 @@ def _print_report(report: ScanReport) -> None:
         console.print("See [bold]newwave library errors[/] for what failed and why.")
 
 
-def _engine(catalog: Catalog, settings: Settings) -> SearchEngine:
-    return SearchEngine(catalog, ActiveModels(settings), settings.index_dir)
-
-
-def _filters(artist: str | None, album: str | None, genre: str | None, year_min: int | None,
-             year_max: int | None, min_duration: float | None, max_duration: float | None,
-             has_lyrics: bool | None) -> TrackFilter:
-    return TrackFilter(artist=artist, album=album, genre=genre, year_min=year_min,
-                       year_max=year_max, min_duration=min_duration,
-                       max_duration=max_duration, has_lyrics=has_lyrics)
-
-
 def _print_result(result: SearchResult) -> None:
     for note in result.notes:
         console.print(f"[dim]{note}[/]")
@@ -206,17 +255,6 @@ def _print_result(result: SearchResult) -> None:
     console.print(f"[dim]{result.candidates} ranked, {result.elapsed_ms:.0f} ms[/]")
 
 
-# Filter options shared by the search commands.
-ArtistOpt = Annotated[str | None, typer.Option(help="Artist or album artist contains this.")]
-AlbumOpt = Annotated[str | None, typer.Option(help="Album contains this.")]
-GenreOpt = Annotated[str | None, typer.Option(help="Genre contains this.")]
-YearMinOpt = Annotated[int | None, typer.Option(help="Released in or after this year.")]
-YearMaxOpt = Annotated[int | None, typer.Option(help="Released in or before this year.")]
-MinDurOpt = Annotated[float | None, typer.Option(help="At least this many seconds long.")]
-MaxDurOpt = Annotated[float | None, typer.Option(help="At most this many seconds long.")]
-LyricsOpt = Annotated[bool | None, typer.Option("--has-lyrics/--no-lyrics",
-                                                help="Only tracks with (or without) lyrics.",
-                                                show_default=False)]
 LimitOpt = Annotated[int, typer.Option(min=1, max=1000, help="Hits per page.")]
 OffsetOpt = Annotated[int, typer.Option(min=0, help="Skip this many hits (paging).")]
 
@@ -228,6 +266,7 @@ class SearchMode(str, Enum):
 
 
 @app.command()
+@filter_options
 def search(
     ctx: typer.Context,
     query: Annotated[str | None, typer.Argument(help="What you want to hear.")] = None,
@@ -235,56 +274,31 @@ def search(
         help="audio: by sound; lyrics: by meaning; combined: both.")] = SearchMode.combined,
     audio: Annotated[Path | None, typer.Option(
         help="Search by a recording instead of text (any audio file, 3 s or more).")] = None,
-    limit: LimitOpt = 10, offset: OffsetOpt = 0, artist: ArtistOpt = None,
-    album: AlbumOpt = None, genre: GenreOpt = None, year_min: YearMinOpt = None,
-    year_max: YearMaxOpt = None, min_duration: MinDurOpt = None,
-    max_duration: MaxDurOpt = None, has_lyrics: LyricsOpt = None,
+    limit: LimitOpt = 10, offset: OffsetOpt = 0, filters: TrackFilter = TrackFilter(),
 ) -> None:
     """Find tracks by a description (or, with --audio, by a recording)."""
     if (query is None) == (audio is None):
         _fail("give a text query or --audio FILE (one of the two)")
-    filters = _filters(artist, album, genre, year_min, year_max, min_duration, max_duration,
-                       has_lyrics)
-    with _catalog(ctx) as catalog:
-        engine = _engine(catalog, ctx.obj)
+    with _service(ctx) as service:
         if audio is not None:
-            rate = engine.models.audio_model.sample_rate
-            result = engine.by_audio(decode(audio, rate), rate, limit=limit, offset=offset,
-                                     filters=filters)
+            result = service.by_audio(audio, limit=limit, offset=offset, filters=filters)
         else:
-            result = engine.search(query or "", mode.value, limit=limit, offset=offset,
-                                   filters=filters)
+            result = service.search(query or "", mode.value, limit=limit, offset=offset,
+                                    filters=filters)
         _print_result(result)
 
 
 @app.command()
+@filter_options
 def similar(
     ctx: typer.Context,
     track: Annotated[str, typer.Argument(help="Track id, or words of its title.")],
-    limit: LimitOpt = 10, offset: OffsetOpt = 0, artist: ArtistOpt = None,
-    album: AlbumOpt = None, genre: GenreOpt = None, year_min: YearMinOpt = None,
-    year_max: YearMaxOpt = None, min_duration: MinDurOpt = None,
-    max_duration: MaxDurOpt = None, has_lyrics: LyricsOpt = None,
+    limit: LimitOpt = 10, offset: OffsetOpt = 0, filters: TrackFilter = TrackFilter(),
 ) -> None:
     """Tracks that sound like the given one."""
-    filters = _filters(artist, album, genre, year_min, year_max, min_duration, max_duration,
-                       has_lyrics)
-    with _catalog(ctx) as catalog:
-        track_id = _find_track(catalog, track)
-        _print_result(_engine(catalog, ctx.obj).similar(track_id, limit=limit, offset=offset,
-                                                        filters=filters))
-
-
-def _find_track(catalog: Catalog, text: str) -> int:
-    if text.isdigit():
-        return int(text)
-    matches = catalog.find_tracks(text)
-    if not matches:
-        raise SearchError(f"no track title contains {text!r}; see `newwave library list`")
-    if len(matches) > 1:
-        names = "; ".join(f"{t.id}: {t.title} ({t.artist or '?'})" for t in matches[:5])
-        raise SearchError(f"{len(matches)} tracks match {text!r} ({names}); give the id")
-    return matches[0].id
+    with _service(ctx) as service:
+        _print_result(service.similar(service.find_track(track), limit=limit, offset=offset,
+                                      filters=filters))
 
 
 @app.command()
@@ -300,14 +314,10 @@ def serve(
     from newwave.api import create_app
 
     settings: Settings = ctx.obj
-    try:
-        api = create_app(settings)
-        with console.status("loading models and search indexes"):
-            # Load now, not on the first request: a wrong model path fails here, clearly,
-            # and the first search is as fast as the rest.
-            api.state.engine.search("warm up", "combined", limit=1)
-    except (SchemaError, ConfigError, ModelLoadError, CheckpointError) as exc:
-        _fail(str(exc))
+    service = NewWave.open(settings)
+    api = create_app(service=service)
+    with console.status("loading models and search indexes"):
+        service.warm_up()
     shown = "localhost" if host in ("127.0.0.1", "0.0.0.0") else host
     console.print(f"NewWave is serving {settings.catalog_path.parent} at "
                   f"[bold]http://{shown}:{port}/[/]" +
@@ -337,6 +347,9 @@ def eval_command(
         help="Output folder (default: ./eval-results/<dataset>).")] = None,
 ) -> None:
     """Measure retrieval quality (MRR, Recall@K, ...) on a benchmark, beside baselines."""
+    from newwave.eval import (load_manifest, load_musiccaps, load_song_describer, model_configs,
+                              run_eval, write_report)
+
     settings: Settings = ctx.obj
     sources = [(manifest, load_manifest), (song_describer, lambda p, r: load_song_describer(
         p, r, valid_only=not all_captions)), (musiccaps, load_musiccaps)]
@@ -344,15 +357,12 @@ def eval_command(
     if len(chosen) != 1:
         _fail("give exactly one of --manifest, --song-describer, --musiccaps")
     path, loader = chosen[0]
-    try:
-        dataset = loader(path, audio_root)
-        configs = model_configs([m.value for m in mode or [SearchMode.audio, SearchMode.combined]],
-                                eval_audio_model or [settings.audio_model], settings.text_model)
-        for note in dataset.notes:
-            console.print(f"[yellow]{note}[/]")
-        run = run_eval(dataset, configs, settings, log=lambda line: console.print(f"[dim]{line}[/]"))
-    except (DatasetError, ConfigError, ModelLoadError, CheckpointError, ValueError) as exc:
-        _fail(str(exc))
+    dataset = loader(path, audio_root)
+    configs = model_configs([m.value for m in mode or [SearchMode.audio, SearchMode.combined]],
+                            eval_audio_model or [settings.audio_model], settings.text_model)
+    for note in dataset.notes:
+        console.print(f"[yellow]{note}[/]")
+    run = run_eval(dataset, configs, settings, log=lambda line: console.print(f"[dim]{line}[/]"))
     paths = write_report(run, out or Path("eval-results") / dataset.name)
     table = Table("configuration", "MRR", "R@1", "R@5", "R@10", "mAP@10", "nDCG@10",
                   "median rank")
@@ -371,31 +381,21 @@ DataOpt = Annotated[Path | None, typer.Option(help="Training data (overrides the
 OutOpt = Annotated[Path | None, typer.Option(help="Output folder (overrides the config).")]
 
 
-def _train(run: Callable[[], None]) -> None:
-    from newwave.train.common import TrainingDataError
-
-    try:
-        run()
-    except (TrainingDataError, ModelLoadError, ConfigError) as exc:
-        _fail(str(exc))
-
-
 @train_app.command("fusion")
 def train_fusion_command(ctx: typer.Context, config: ConfigOpt = None, data: DataOpt = None,
                          output_dir: OutOpt = None,
                          epochs: Annotated[int | None, typer.Option()] = None) -> None:
     """Train the fusion model on (query, track) pairs of the indexed library."""
     from newwave.train.common import load_config
+    from newwave.models.registry import ActiveModels
     from newwave.train.fusion import FusionTrainConfig, FusionTrainer
 
-    def run() -> None:
-        settings: Settings = ctx.obj
-        cfg = load_config(FusionTrainConfig, config, data=data, output_dir=output_dir,
-                          epochs=epochs, data_dir=settings.data_dir)
-        path = FusionTrainer(cfg, ActiveModels(settings)).train()
-        console.print(f"Best fusion model: {path}\nUse it: fusion_model = \"{path}\" in "
-                      "newwave.toml, or NEWWAVE_FUSION_MODEL")
-    _train(run)
+    settings: Settings = ctx.obj
+    cfg = load_config(FusionTrainConfig, config, data=data, output_dir=output_dir,
+                      epochs=epochs, data_dir=settings.data_dir)
+    path = FusionTrainer(cfg, ActiveModels(settings)).train()
+    console.print(f"Best fusion model: {path}\nUse it: fusion_model = \"{path}\" in "
+                  "newwave.toml, or NEWWAVE_FUSION_MODEL")
 
 
 @train_app.command("lyrics")
@@ -406,13 +406,10 @@ def train_lyrics_command(config: ConfigOpt = None, data: DataOpt = None,
     from newwave.train.common import load_config
     from newwave.train.lyrics import LyricsTrainConfig, LyricsTrainer
 
-    def run() -> None:
-        cfg = load_config(LyricsTrainConfig, config, data=data, output_dir=output_dir,
-                          epochs=epochs)
-        best = LyricsTrainer(cfg).train()
-        console.print(f"Best validation MRR {best:.3f}; model: {cfg.output_dir / 'best'} "
-                      f"(use --text-model {cfg.output_dir / 'best'})")
-    _train(run)
+    cfg = load_config(LyricsTrainConfig, config, data=data, output_dir=output_dir, epochs=epochs)
+    best = LyricsTrainer(cfg).train()
+    console.print(f"Best validation MRR {best:.3f}; model: {cfg.output_dir / 'best'} "
+                  f"(use --text-model {cfg.output_dir / 'best'})")
 
 
 @train_app.command("clap")
@@ -423,12 +420,9 @@ def train_clap_command(config: ConfigOpt = None, data: DataOpt = None,
     from newwave.train.clap import ClapTrainConfig, ClapTrainer
     from newwave.train.common import load_config
 
-    def run() -> None:
-        cfg = load_config(ClapTrainConfig, config, data=data, output_dir=output_dir,
-                          steps=steps)
-        final = ClapTrainer(cfg).train()
-        console.print(f"Fine-tuned CLAP: {final} (use --audio-model clap:{final})")
-    _train(run)
+    cfg = load_config(ClapTrainConfig, config, data=data, output_dir=output_dir, steps=steps)
+    final = ClapTrainer(cfg).train()
+    console.print(f"Fine-tuned CLAP: {final} (use --audio-model clap:{final})")
 
 
 @train_app.command("align")
@@ -474,7 +468,8 @@ def library_list(
     missing: Annotated[bool, typer.Option(help="Include tracks whose files are gone.")] = False,
 ) -> None:
     """List catalogued tracks."""
-    with _catalog(ctx) as catalog:
+    with _service(ctx) as service:
+        catalog = service.catalog
         tracks = catalog.tracks(include_missing=missing, limit=limit, offset=offset)
         table = Table("id", "title", "artist", "album", "length", "format", "lyrics", "cover")
         for track in tracks:
@@ -490,12 +485,12 @@ def library_list(
 @library_app.command("stats")
 def library_stats(ctx: typer.Context) -> None:
     """Summarise the catalog."""
-    with _catalog(ctx) as catalog:
-        _print_stats(catalog)
+    with _service(ctx) as service:
+        _print_stats(service)
 
 
-def _print_stats(catalog: Catalog) -> None:
-    stats = catalog.stats()
+def _print_stats(service: NewWave) -> None:
+    stats = service.catalog.stats()
     table = Table(show_header=False, box=None)
     hours, rest = divmod(int(stats.total_duration), 3600)
     rows = [("tracks", stats.tracks), ("artists", stats.artists), ("albums", stats.albums),
@@ -512,9 +507,10 @@ def _print_stats(catalog: Catalog) -> None:
 @library_app.command("errors")
 def library_errors(ctx: typer.Context) -> None:
     """Files that could not be catalogued or embedded, and why."""
-    with _catalog(ctx) as catalog:
-        rows = [(e.path, "scan", e.error) for e in catalog.errors()]
-        rows += [(path, f"embed {space}", error) for path, space, error in catalog.embed_failures()]
+    with _service(ctx) as service:
+        rows = [(e.path, "scan", e.error) for e in service.catalog.errors()]
+        rows += [(path, f"embed {space}", error)
+                 for path, space, error in service.catalog.embed_failures()]
         if not rows:
             console.print("No errors.")
             return
@@ -538,18 +534,17 @@ def demo(
         case_sensitive=False)] = DemoChoice.auto,
 ) -> None:
     """Build the demo library of free music, index it, and show the catalog."""
-    settings: Settings = ctx.obj
-    with _catalog(ctx) as catalog:
-        built = build_demo_library(settings.demo_library_dir, settings.cache_dir,
-                                   source=source.value,
-                                   log=lambda line: console.print(f"[dim]{line}[/]"))
-        console.print(f"Demo library ({built.source}{', already built' if built.reused else ''}): "
-                      f"{built.folder}")
-        _print_report(_scan_with_progress(catalog, built.folder, verify=False))
-        _embed_with_progress(catalog, ActiveModels(settings))
-        _sync_indexes(catalog, settings)
-        _print_stats(catalog)
+    from newwave.demo import build_demo_library
 
+    settings: Settings = ctx.obj
+    built = build_demo_library(settings.demo_library_dir, settings.cache_dir,
+                               source=source.value,
+                               log=lambda line: console.print(f"[dim]{line}[/]"))
+    console.print(f"Demo library ({built.source}{', already built' if built.reused else ''}): "
+                  f"{built.folder}")
+    with _service(ctx) as service:
+        _update(service, [built.folder])
+        _print_stats(service)
 
 
 if __name__ == "__main__":

@@ -14,11 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import platformdirs
+from newwave.errors import Unavailable
 
 APP_NAME = "newwave"
 
 
-class ConfigError(ValueError):
+class ConfigError(Unavailable, ValueError):
     """The configuration file or an environment variable holds an unusable value."""
 
 

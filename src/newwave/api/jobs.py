@@ -5,32 +5,49 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from newwave.catalog import Catalog, JobProgress
-from newwave.indexer import Embedder, EmbedProgress
-from newwave.library import ScanProgress, Scanner
-from newwave.search import SearchEngine
+from newwave.catalog import JobProgress
+from newwave.errors import Conflict
+from newwave.library import ScanProgress
+from newwave.service import NewWave, UpdateProgress
 
 
-class JobAlreadyRunning(RuntimeError):
+class JobAlreadyRunning(Conflict):
     def __init__(self, job_id: int) -> None:
-        super().__init__(f"a library scan is already running (job {job_id})")
+        super().__init__(f"a library scan is already running (job {job_id}); poll /jobs/{job_id}")
         self.job_id = job_id
 
 
-class LibraryJobs:
-    """One library scan at a time, in a thread with its own catalog connection; its
-    progress lives in the catalog's jobs table, so any process can read it."""
+class _JobProgress(UpdateProgress):
+    """Writes an update's progress into the job's row, where any process can read it."""
 
-    def __init__(self, catalog_path: Path, engine: SearchEngine) -> None:
-        self.catalog_path = catalog_path
-        self.engine = engine
+    def __init__(self, job: JobProgress) -> None:
+        self.job = job
+        self.root = ""
+
+    def scanning(self, root: Path) -> None:
+        self.root = str(root)
+
+    def scanned(self, update: ScanProgress) -> None:
+        self.job.update(update.done, update.total, f"scanning {self.root}: {update.path.name}")
+
+    def embedding(self, update) -> None:  # EmbedProgress
+        self.job.update(update.done, update.total,
+                        f"embedding {update.stage}: {update.track.title}")
+
+
+class LibraryJobs:
+    """One library scan at a time, in a background thread of the server."""
+
+    def __init__(self, service: NewWave) -> None:
+        self.service = service
         self._lock = threading.Lock()
         self._running: tuple[int, threading.Thread] | None = None
 
-    def start_scan(self, catalog: Catalog) -> int:
+    def start_scan(self) -> int:
         with self._lock:
             if self._running is not None and self._running[1].is_alive():
                 raise JobAlreadyRunning(self._running[0])
+            catalog = self.service.catalog
             roots = catalog.roots()
             job_id = catalog.start_job("library-scan", {"roots": roots})
             thread = threading.Thread(target=self._scan, args=(job_id, roots),
@@ -40,19 +57,12 @@ class LibraryJobs:
             return job_id
 
     def _scan(self, job_id: int, roots: list[str]) -> None:
-        with Catalog(self.catalog_path) as catalog:
-            job = JobProgress(catalog, job_id)
-            try:
-                for root in roots:
-                    def scanned(p: ScanProgress, root: str = root) -> None:
-                        job.update(p.done, p.total, f"scanning {root}: {p.path.name}")
-                    Scanner(catalog, on_progress=scanned).scan(Path(root))
-
-                def embedded(p: EmbedProgress) -> None:
-                    job.update(p.done, p.total, f"embedding {p.stage}: {p.track.title}")
-                report = Embedder(catalog, self.engine.models, on_progress=embedded).run()
-                self.engine.sync()
-                catalog.finish_job(job_id, "done", message=(
-                    f"scanned {len(roots)} folders; embedded {report.audio_embedded} tracks"))
-            except Exception as exc:  # recorded for the client; the server keeps running
-                catalog.finish_job(job_id, "failed", error=str(exc))
+        catalog = self.service.catalog
+        try:
+            report = self.service.update([Path(r) for r in roots],
+                                         progress=_JobProgress(JobProgress(catalog, job_id)))
+            embedded = report.embedded.audio_embedded if report.embedded else 0
+            catalog.finish_job(job_id, "done", message=(
+                f"scanned {len(roots)} folders; embedded {embedded} tracks"))
+        except Exception as exc:  # recorded for the client; the server keeps running
+            catalog.finish_job(job_id, "failed", error=str(exc))

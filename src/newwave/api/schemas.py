@@ -92,7 +92,7 @@ class SearchOut(BaseModel):
 
 
 class FeedbackIn(BaseModel):
-    track_id: int
+    track_id: int = Field(ge=1, le=2**63 - 1)  # SQLite's integer range
     kind: Literal["like", "dislike", "skip", "play"]
     query: str | None = Field(default=None, max_length=500)
 

@@ -8,11 +8,12 @@ from typing import BinaryIO
 
 import av
 import numpy as np
+from newwave.errors import InvalidInput
 
 AudioSource = str | Path | BinaryIO
 
 
-class AudioDecodeError(Exception):
+class AudioDecodeError(InvalidInput):
     """The audio could not be read; the message names the file and what to do."""
 
     def __init__(self, source: AudioSource, reason: str) -> None:
@@ -21,6 +22,11 @@ class AudioDecodeError(Exception):
         super().__init__(
             f"{self.source}: cannot decode audio ({reason}); check that the file is a "
             "complete mp3/flac/ogg/opus/m4a/wav file, or re-encode it")
+
+    def __reduce__(self) -> tuple[object, ...]:
+        # Rebuilt from (source, reason), not the formatted message, so the error survives
+        # pickling (audio worker processes send it back to the caller).
+        return type(self), (self.source, self.reason), self.__dict__
 
 
 @dataclass(frozen=True)
@@ -63,9 +69,11 @@ def decode(source: AudioSource, sample_rate: int, *, max_seconds: float | None =
     ``offset_seconds``/``max_seconds`` select a slice without decoding beyond it.
     Raises :class:`AudioDecodeError` for unreadable, empty or corrupt audio.
     """
-    # Planar float at the source layout; channels are averaged here because FFmpeg's own
-    # downmix sums channels at -3 dB, which makes stereo louder than its mono twin.
-    resampler = av.AudioResampler(format="fltp", rate=sample_rate)
+    # Packed float at the source layout, channels averaged in numpy: FFmpeg's own downmix
+    # sums channels at -3 dB (stereo would be louder than its mono twin), and planar
+    # frames must not reach ``to_ndarray``: PyAV counts planes by scanning for a NULL
+    # pointer, which runs past the 8 inline pointers of a 7.1 frame and segfaults.
+    resampler = av.AudioResampler(format="flt", rate=sample_rate)
     skip = int(round(offset_seconds * sample_rate))
     limit = None if max_seconds is None else skip + int(round(max_seconds * sample_rate))
     chunks: list[np.ndarray] = []
@@ -75,14 +83,13 @@ def decode(source: AudioSource, sample_rate: int, *, max_seconds: float | None =
         try:
             for frame in container.decode(stream):
                 for out in resampler.resample(frame):
-                    chunk = out.to_ndarray().mean(axis=0)
+                    chunk = _mono(out)
                     chunks.append(chunk)
                     collected += chunk.size
                 if limit is not None and collected >= limit:
                     break
             else:
-                for out in resampler.resample(None):
-                    chunks.append(out.to_ndarray().mean(axis=0))
+                chunks.extend(_mono(out) for out in resampler.resample(None))
         except (av.error.FFmpegError, ValueError) as exc:
             raise AudioDecodeError(source, f"corrupt audio data: {exc}") from exc
     samples = np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.float32)
@@ -90,6 +97,12 @@ def decode(source: AudioSource, sample_rate: int, *, max_seconds: float | None =
     if samples.size == 0:
         raise AudioDecodeError(source, "no audio samples decoded")
     return np.ascontiguousarray(samples, dtype=np.float32)
+
+
+def _mono(frame: av.AudioFrame) -> np.ndarray:
+    """The mean over channels of a packed (interleaved) ``flt`` frame."""
+    channels = len(frame.layout.channels)
+    return frame.to_ndarray().reshape(-1, channels).mean(axis=1, dtype=np.float32)
 
 
 def _open(source: AudioSource) -> av.container.InputContainer:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import socket
 import sqlite3
 import threading
 import time
@@ -391,13 +393,41 @@ class Catalog:
 
     # -- jobs ----------------------------------------------------------------------
 
-    def start_job(self, kind: str, params: dict[str, Any], total: int | None = None) -> int:
+    def start_job(self, kind: str, params: dict[str, Any], total: int | None = None, *,
+                  pid: int | None = None) -> int:
+        """Record a running job owned by process ``pid`` (default: this process)."""
         now = time.time()
+        pid = os.getpid() if pid is None else pid
         with self.transaction() as conn:
             cursor = conn.execute(
-                "INSERT INTO jobs (kind, status, params, total, created_at, updated_at) "
-                "VALUES (?, 'running', ?, ?, ?, ?)", (kind, json.dumps(params), total, now, now))
+                "INSERT INTO jobs (kind, status, params, total, created_at, updated_at, pid, "
+                "owner) VALUES (?, 'running', ?, ?, ?, ?, ?, ?)",
+                (kind, json.dumps(params), total, now, now, pid, _process_owner(pid)))
             return int(cursor.lastrowid)
+
+    def job_process_alive(self, job: Job) -> bool:
+        """Whether the process that started ``job`` still runs. A process on another host
+        cannot be checked and counts as alive; a job without a recorded process (written
+        before jobs recorded one) counts as orphaned."""
+        pid = job.pid if job.pid is not None else job.params.get("pid")
+        return _process_alive(pid, job.owner)
+
+    def interrupt_orphaned_jobs(self) -> list[Job]:
+        """Mark jobs left "running" by a process that has ended as "interrupted" (at
+        start-up: a crash or kill never finished them); jobs of live processes stay."""
+        orphaned = [job for job in self.jobs(status="running") if not self.job_process_alive(job)]
+        now = time.time()
+        with self.transaction() as conn:
+            for job in orphaned:
+                pid = job.pid if job.pid is not None else job.params.get("pid")
+                process = f" (pid {pid})" if isinstance(pid, int) else ""
+                progress = f"; {job.done} of {job.total} done" if job.total else ""
+                conn.execute(
+                    "UPDATE jobs SET status = 'interrupted', message = ?, updated_at = ?, "
+                    "finished_at = ? WHERE id = ? AND status = 'running'",
+                    (f"interrupted: the process running it{process} ended{progress}",
+                     now, now, job.id))
+        return [self.job(job.id) for job in orphaned]  # type: ignore[misc]
 
     def update_job(self, job_id: int, *, done: int, total: int | None,
                    message: str | None = None) -> None:
@@ -456,6 +486,42 @@ class JobProgress:
         if now - self._last >= self.interval or done == total:
             self.catalog.update_job(self.job_id, done=done, total=total, message=message)
             self._last = now
+
+
+def _process_owner(pid: int) -> str | None:
+    """"host/start time" of process ``pid``, or None when it cannot be read."""
+    stat = _proc_stat(pid)
+    return f"{socket.gethostname()}/{stat[1]}" if stat else None
+
+
+def _proc_stat(pid: int) -> tuple[str, str] | None:
+    """(state, start time in clock ticks since boot) of ``pid`` from Linux's /proc."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as handle:
+            fields = handle.read().rpartition(")")[2].split()
+    except OSError:
+        return None
+    return (fields[0], fields[19]) if len(fields) > 19 else None
+
+
+def _process_alive(pid: object, owner: str | None) -> bool:
+    """The one rule for "is the process that owns a job still running?"."""
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    host, _, started = (owner or "").rpartition("/")
+    if host and host != socket.gethostname():
+        return True  # another machine's process (a shared catalog): cannot tell
+    if os.path.isdir("/proc/self"):
+        stat = _proc_stat(pid)
+        # Gone, a zombie (ended, not yet reaped), or the pid now belongs to another process.
+        return stat is not None and stat[0] != "Z" and (not started or stat[1] == started)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _contains_pattern(value: str) -> str:

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
+from newwave.errors import Conflict
 
 LyricsSource = Literal["embedded", "lrc", "txt"]
 CoverSource = Literal["embedded", "folder"]
@@ -15,7 +16,7 @@ VectorKind = Literal["audio-text", "audio", "lyrics"]
 FeedbackKind = Literal["like", "dislike", "skip", "play"]
 
 
-class VectorSpaceMismatch(ValueError):
+class VectorSpaceMismatch(Conflict, ValueError):
     """Vectors of one model were about to be stored or compared with another's."""
 
 
@@ -100,6 +101,8 @@ class Job:
     created_at: float
     updated_at: float
     finished_at: float | None
+    pid: int | None = None  # the process running it
+    owner: str | None = None  # "host/start time" of that process (pid reuse guard)
 
 
 @dataclass(frozen=True)
@@ -136,19 +139,28 @@ class StoredVectors:
     matrix: np.ndarray  # [rows, dim] float32
 
 
+def _condition(help: str, *, ge: float | None = None, le: float | None = None,
+               flag: str | None = None) -> Any:
+    """A filter field. Its metadata is the single definition of the option that the CLI
+    (``--artist``...) and the API (``?artist=``...) build from: help text, bounds (so
+    no out-of-range number reaches SQLite) and, for booleans, the CLI flag pair."""
+    return field(default=None, metadata={"help": help, "ge": ge, "le": le, "flag": flag})
+
+
 @dataclass(frozen=True)
 class TrackFilter:
     """Conditions on tracks; unset fields do not filter. Text fields match
     case-insensitively anywhere in the value (artist also matches the album artist)."""
 
-    artist: str | None = None
-    album: str | None = None
-    genre: str | None = None
-    year_min: int | None = None
-    year_max: int | None = None
-    min_duration: float | None = None
-    max_duration: float | None = None
-    has_lyrics: bool | None = None
+    artist: str | None = _condition("Artist or album artist contains this.")
+    album: str | None = _condition("Album contains this.")
+    genre: str | None = _condition("Genre contains this.")
+    year_min: int | None = _condition("Released in or after this year.", ge=0, le=9999)
+    year_max: int | None = _condition("Released in or before this year.", ge=0, le=9999)
+    min_duration: float | None = _condition("At least this many seconds long.", ge=0, le=1e7)
+    max_duration: float | None = _condition("At most this many seconds long.", ge=0, le=1e7)
+    has_lyrics: bool | None = _condition("Only tracks with (or without) lyrics.",
+                                         flag="--has-lyrics/--no-lyrics")
 
     @property
     def active(self) -> bool:

@@ -9,6 +9,7 @@ a released one.
 from __future__ import annotations
 
 import sqlite3
+from newwave.errors import Unavailable
 
 MIGRATIONS: list[str] = [
     # 0 -> 1: the first catalog.
@@ -129,12 +130,18 @@ MIGRATIONS: list[str] = [
         finished_at  REAL
     );
     """,
+    # 1 -> 2: a job records the process running it (pid, and "host/start time" against
+    # pid reuse), so a job left "running" by a dead process can be told from a live one.
+    """
+    ALTER TABLE jobs ADD COLUMN pid INTEGER;
+    ALTER TABLE jobs ADD COLUMN owner TEXT;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
-class SchemaError(RuntimeError):
+class SchemaError(Unavailable, RuntimeError):
     """The catalog cannot be used by this version of NewWave."""
 
 

@@ -15,13 +15,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 from newwave.demo.tagging import TagValues, write_tags
+from newwave.errors import Unavailable
 
 DEMO_PACKAGES = ("warzone2100-music", "singularity-music", "asc-music")
 
 Log = Callable[[str], None]
 
 
-class DebianUnavailable(RuntimeError):
+class DebianUnavailable(Unavailable, RuntimeError):
     """The archive cannot be used here (no apt, no network, unknown package)."""
 
 

@@ -15,9 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from newwave.library.scanner import AUDIO_EXTENSIONS
+from newwave.errors import InvalidInput
 
 
-class DatasetError(ValueError):
+class DatasetError(InvalidInput, ValueError):
     """The benchmark file cannot be read as the format it claims."""
 
 

@@ -2,7 +2,7 @@
 
 The benchmark's audio becomes a throw-away NewWave library (links to the files, lyrics
 as sidecars), scanned, embedded and indexed exactly as a user's library is; every
-query then goes through :class:`SearchEngine`, so the figures are the quality a user
+query then goes through the :class:`NewWave` service, so the figures are the quality a user
 gets. Random and BM25 rankings over the same catalog run alongside as floors.
 """
 
@@ -21,10 +21,8 @@ from newwave.config import Settings
 from newwave.eval.baselines import BM25, random_ranking
 from newwave.eval.datasets import EvalDataset
 from newwave.eval.metrics import Estimate, evaluate
-from newwave.indexer import Embedder
-from newwave.library import Scanner
-from newwave.models.registry import ActiveModels
-from newwave.search import MODES, SearchEngine
+from newwave.search.engine import MODES
+from newwave.service import NewWave
 
 BASELINES = ("random", "bm25")
 Log = Callable[[str], None]
@@ -99,10 +97,10 @@ def run_eval(dataset: EvalDataset, configs: list[EvalConfig], settings: Settings
             indexed = _run_models(dataset, group, run_settings, library, item_of_file,
                                   results, log)
         baselines = [c for c in configs if c.mode in BASELINES]
-        with Catalog(Path(tmp) / "data-baselines" / "catalog.sqlite") as catalog:
-            Scanner(catalog).scan(library)
-            tracks = catalog.tracks()
-            documents = [_document(catalog, t) for t in tracks]
+        with NewWave.open(replace(settings, data_dir=Path(tmp) / "data-baselines")) as service:
+            service.update([library], embed=False)
+            tracks = service.catalog.tracks()
+            documents = [_document(service.catalog, t) for t in tracks]
         items = [item_of_file[Path(t.path).stem] for t in tracks]
         for config in baselines:
             results[config] = _score(config, dataset, _baseline_rankings(
@@ -116,21 +114,17 @@ def _run_models(dataset: EvalDataset, configs: list[EvalConfig], settings: Setti
                 results: dict[EvalConfig, ConfigResult], log: Log) -> int:
     """Index the library with one pair of models and run each config's queries through
     the engine; return how many items were embedded."""
-    with Catalog(settings.catalog_path) as catalog:
-        Scanner(catalog).scan(library)
-        models = ActiveModels(settings)
-        embedded = Embedder(catalog, models).run().audio_embedded
-        engine = SearchEngine(catalog, models, settings.index_dir)
-        engine.sync()
-        item_of_track = {t.id: item_of_file[Path(t.path).stem] for t in catalog.tracks()}
+    with NewWave.open(settings) as service:
+        embedded = service.update([library]).embedded.audio_embedded
+        item_of_track = {t.id: item_of_file[Path(t.path).stem] for t in service.catalog.tracks()}
         for config in configs:
             log(f"running {len(dataset.queries)} queries: {config.name}")
-            rankings = [[item_of_track[h.track.id] for h in engine.search(
+            rankings = [[item_of_track[h.track.id] for h in service.search(
                 q.text, config.mode, limit=min(1000, len(item_of_track))).hits]
                 for q in dataset.queries]
             results[config] = _score(config, dataset, rankings, {
-                "audio": str(models.audio_model.spaces["audio-text"]),
-                "text": str(models.text_encoder.info)})
+                "audio": str(service.models.space_info("audio-text")),
+                "text": str(service.models.space_info("lyrics"))})
     return embedded
 
 

@@ -8,11 +8,18 @@ Ids: FAISS holds int64 ids; a vector's id packs its track id and window number
 (``track_id << CHUNK_BITS | chunk``), so long lyrics keep one vector per window.
 Search is exact (flat inner product) below ``approximate_from`` vectors and IVF-flat
 above it, with ``nprobe`` set for high recall (measured by benchmarks/search.py).
+
+Integrity: FAISS loads a damaged file without complaint and then returns wrong tracks
+with absurd scores, so the meta file records a BLAKE2b checksum of the index and the
+manifest; a mismatch on load is logged and the index starts empty, so the next sync
+rebuilds it from the catalog.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
 import math
 import os
 from dataclasses import dataclass
@@ -22,6 +29,8 @@ import faiss
 import numpy as np
 
 from newwave.catalog import Catalog, VectorSpace
+
+log = logging.getLogger("newwave.index")
 
 CHUNK_BITS = 12  # up to 4096 windows per track
 DEFAULT_APPROXIMATE_FROM = 50_000
@@ -137,13 +146,34 @@ class VectorIndex:
             meta = json.loads(self.meta_path.read_text(encoding="utf-8"))
             if meta.get("space") != _space_meta(self.space):
                 return  # written for another model: rebuilt by the next sync
+            if not self._intact(meta):
+                return
             index = faiss.read_index(str(self.index_path))
             with np.load(self.manifest_path) as saved:
                 manifest = dict(zip(saved["ids"].tolist(), saved["hashes"].astype(str).tolist()))
-        except (OSError, ValueError, KeyError, RuntimeError):
+        except (OSError, ValueError, KeyError, RuntimeError, AttributeError):
             return  # unreadable or torn files: start empty, the next sync rebuilds
         if len(manifest) == index.ntotal:
             self.index, self.manifest = index, manifest
+
+    def _intact(self, meta: dict[str, object]) -> bool:
+        """Whether the index and manifest files are the bytes ``_save`` wrote."""
+        recorded = meta.get("checksums")
+        if not isinstance(recorded, dict):
+            log.info("%s has no checksums (written by an older NewWave); the next sync "
+                     "rebuilds the index from the catalog", self.meta_path)
+            return False
+        for key, path in (("index", self.index_path), ("manifest", self.manifest_path)):
+            if (found := file_checksum(path)) != recorded.get(key):
+                if _read_json(self.meta_path) != meta:  # another process saved meanwhile
+                    log.info("%s changed while loading; the next sync brings the index in "
+                             "line with the catalog", self.meta_path)
+                    return False
+                log.warning("%s is corrupt (BLAKE2b %s, expected %s); ignoring it, the next "
+                            "sync rebuilds the index from the catalog", path, found,
+                            recorded.get(key))
+                return False
+        return True
 
     def _save(self) -> None:
         """Write each file beside its final name, then rename: readers never see half."""
@@ -155,8 +185,12 @@ class VectorIndex:
         with open(temporary[1], "wb") as handle:
             np.savez(handle, ids=np.array(list(self.manifest), dtype=np.int64),
                      hashes=np.array(list(self.manifest.values()), dtype="S32"))
+        # The meta file goes last and carries the others' checksums: a crash between the
+        # renames below also reads as a mismatch, never as a half-new index.
+        checksums = {"index": file_checksum(temporary[0]), "manifest": file_checksum(temporary[1])}
         temporary[2].write_text(json.dumps({"space": _space_meta(self.space), "size": self.size,
-                                            "approximate": self.approximate}), encoding="utf-8")
+                                            "approximate": self.approximate,
+                                            "checksums": checksums}), encoding="utf-8")
         for tmp, final in zip(temporary, (self.index_path, self.manifest_path, self.meta_path)):
             os.replace(tmp, final)
 
@@ -176,6 +210,19 @@ def build_index(matrix: np.ndarray, ids: np.ndarray, *, approximate: bool,
     index.add_with_ids(matrix, ids)
     index.nprobe = nprobe or max(8, nlist // 16)
     return index
+
+
+def file_checksum(path: Path) -> str:
+    """BLAKE2b of every byte of ``path``, as hex."""
+    with open(path, "rb") as handle:
+        return hashlib.file_digest(handle, hashlib.blake2b).hexdigest()
+
+
+def _read_json(path: Path) -> object:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
 
 
 def _space_meta(space: VectorSpace) -> dict[str, object]:

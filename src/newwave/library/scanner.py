@@ -24,6 +24,7 @@ from newwave.library.covers import cover_from_bytes, cover_from_file
 from newwave.library.naming import guess_from_path
 from newwave.library.sidecars import folder_cover, lyrics_sidecar, normalise_lyrics, read_lyrics_file
 from newwave.library.tags import FileTags, TagReadError, read_tags
+from newwave.errors import InvalidInput
 
 AUDIO_EXTENSIONS = frozenset({".mp3", ".flac", ".ogg", ".oga", ".opus", ".m4a", ".mp4",
                               ".aac", ".wav", ".aif", ".aiff"})
@@ -36,7 +37,7 @@ VERIFY_SAMPLE_RATE = 16000
 _HASH_CHUNK = 1 << 20
 
 
-class ScanError(Exception):
+class ScanError(InvalidInput):
     """The scan cannot start (the folder is not there); nothing was changed."""
 
 
@@ -103,8 +104,7 @@ class Scanner:
             raise ScanError(f"{root}: no such folder; check the path (nothing was changed)")
         root_id = self.catalog.add_root(root)
         resumed = self._close_interrupted_scans(root)
-        job_id = self.catalog.start_job("scan", {"root": str(root), "verify": self.verify,
-                                                 "pid": os.getpid()})
+        job_id = self.catalog.start_job("scan", {"root": str(root), "verify": self.verify})
         report = ScanReport(root=root, job_id=job_id, resumed=resumed)
         started = time.monotonic()
         try:
@@ -281,9 +281,9 @@ class Scanner:
         for job in self.catalog.jobs(kind="scan", status="running"):
             if job.params.get("root") != str(root):
                 continue
-            if job.params.get("pid") != os.getpid() and _process_alive(job.params.get("pid")):
+            if job.pid != os.getpid() and self.catalog.job_process_alive(job):
                 raise ScanError(f"{root}: another scan is running (process "
-                                f"{job.params['pid']}, job {job.id}); wait for it to finish")
+                                f"{job.pid}, job {job.id}); wait for it to finish")
             stale.append(job)
         for job in stale:
             self.catalog.finish_job(job.id, "interrupted", message="resumed by a later scan")
@@ -294,18 +294,6 @@ def hash_file(path: Path) -> str:
     """Content identity of a file (BLAKE2b-128 of every byte)."""
     with open(path, "rb") as handle:
         return hashlib.file_digest(handle, lambda: hashlib.blake2b(digest_size=16)).hexdigest()
-
-
-def _process_alive(pid: object) -> bool:
-    if not isinstance(pid, int):
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _stat_sig(path: Path) -> str:

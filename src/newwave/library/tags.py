@@ -16,6 +16,7 @@ import mutagen
 from mutagen.flac import FLAC, Picture
 from mutagen.id3 import ID3
 from mutagen.mp4 import MP4Cover, MP4Tags
+from newwave.errors import InvalidInput
 
 FRONT_COVER = 3  # ID3/FLAC picture type "Cover (front)"
 
@@ -49,7 +50,7 @@ class FileTags:
         return (fronts or self.pictures or [None])[0]
 
 
-class TagReadError(Exception):
+class TagReadError(InvalidInput):
     """mutagen could not parse the file's tags."""
 
 

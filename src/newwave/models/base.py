@@ -45,14 +45,33 @@ class AudioModel(Protocol):
 
     def embed_audio(self, waveform: np.ndarray, sample_rate: int) -> dict[VectorKind, np.ndarray]: ...
 
+    def text_queries(self, text_encoder: TextEncoder) -> TextQueryModel:
+        """The model that puts text queries into this model's audio–text space."""
+        ...
+
+
+class TextEncoder(Protocol):
+    """Text -> unit vectors (lyrics and queries)."""
+
+    @property
+    def info(self) -> ModelInfo: ...
+
+    def encode(self, texts: list[str]) -> np.ndarray: ...
+
 
 class TextQueryModel(Protocol):
     """The text side of an audio–text space."""
+
+    # True when it reads queries through the text encoder: ``embed_encoded`` then takes
+    # the text encoder's vectors, so a search encodes its query once for both signals.
+    shares_text_encoder: bool
 
     @property
     def info(self) -> ModelInfo: ...
 
     def embed_text(self, queries: list[str]) -> list[QueryVector]: ...
+
+    def embed_encoded(self, query_vectors: np.ndarray) -> list[QueryVector]: ...
 
 
 def l2_normalize(vectors: np.ndarray) -> np.ndarray:

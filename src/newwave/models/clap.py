@@ -85,6 +85,14 @@ class ClapAudioTextModel:
                for start in range(0, len(clips), self.batch_size)]
         return l2_normalize(torch.cat(raw).mean(dim=0).cpu().numpy())
 
+    shares_text_encoder = False  # CLAP reads queries with its own text tower
+
+    def text_queries(self, text_encoder: object) -> ClapAudioTextModel:
+        return self
+
+    def embed_encoded(self, query_vectors: np.ndarray) -> list[QueryVector]:
+        raise TypeError("CLAP reads query text itself; use embed_text")
+
     @torch.inference_mode()
     def embed_text(self, queries: list[str]) -> list[QueryVector]:
         full_lengths = [len(ids) for ids in self.processor.tokenizer(queries)["input_ids"]]

@@ -1,15 +1,22 @@
-"""Loading the configured models by name (``Settings.text_model`` / ``audio_model``)."""
+"""Loading the configured models by name (``Settings.text_model`` / ``audio_model``).
+
+Nothing heavy is imported here: torch, transformers and ONNX Runtime load with the
+first model, so commands that need no model start fast.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from newwave.config import ConfigError, Settings
-from newwave.models.base import AudioModel, TextQueryModel
-from newwave.models.fusion import FusionModel
-from newwave.models.text import SentenceTransformerEncoder
+from newwave.models.base import AudioModel, ModelInfo, VectorKind
+
+if TYPE_CHECKING:
+    from newwave.models.fusion import FusionModel
+    from newwave.models.text import SentenceTransformerEncoder
 
 AUDIO_MODEL_CHOICES = "musicnn, clap, or clap:<hub name or local folder>"
 
@@ -34,17 +41,25 @@ class ActiveModels:
 
     @cached_property
     def text_encoder(self) -> SentenceTransformerEncoder:
+        from newwave.models.text import SentenceTransformerEncoder
+
         return SentenceTransformerEncoder(self.settings.text_model)
 
     @cached_property
     def audio_model(self) -> AudioModel:
         return load_audio_model(self.settings.audio_model)
 
+    def space_info(self, kind: VectorKind) -> ModelInfo:
+        """The identity of the active model's ``kind`` space."""
+        return self.text_encoder.info if kind == "lyrics" else self.audio_model.spaces[kind]
+
     @cached_property
     def fusion(self) -> FusionModel | None:
         """The configured fusion model, refused if trained on other models' spaces."""
         if not self.settings.fusion_model:
             return None
+        from newwave.models.fusion import FusionModel
+
         try:
             model = FusionModel.load(Path(self.settings.fusion_model))
         except ValueError as exc:
@@ -57,14 +72,3 @@ class ActiveModels:
                 f"the active models are {expected[0]} + {expected[1]}; retrain it or unset "
                 "fusion_model")
         return model
-
-    @cached_property
-    def audio_text_queries(self) -> TextQueryModel:
-        """The text side of the audio–text space: CLAP's own text tower, or musicnn's
-        tag vocabulary read through the text encoder."""
-        model = self.audio_model
-        if hasattr(model, "embed_text"):
-            return model  # type: ignore[return-value]
-        from newwave.models.tagspace import TagSpaceModel
-
-        return TagSpaceModel(self.text_encoder)

@@ -13,9 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from newwave.models.base import ModelInfo, QueryVector
+from newwave.models.base import ModelInfo, QueryVector, TextEncoder
 from newwave.models.musicnn.model import TAGS, MusicnnAudioModel
-from newwave.models.text import SentenceTransformerEncoder
 
 # A plain-words description per tag (same order as TAGS: MSD, then MTT).
 TAG_DESCRIPTIONS: dict[str, str] = {
@@ -69,7 +68,7 @@ TEMPERATURE = 0.05
 class TagSpaceModel:
     """The text side of the musicnn tag space."""
 
-    def __init__(self, text_encoder: SentenceTransformerEncoder) -> None:
+    def __init__(self, text_encoder: TextEncoder) -> None:
         self.text_encoder = text_encoder
         missing = set(TAGS) - set(TAG_DESCRIPTIONS)
         if missing:
@@ -78,6 +77,7 @@ class TagSpaceModel:
 
     # Stored track vectors are musicnn's tag probabilities; queries meet them there.
     info: ModelInfo = MusicnnAudioModel.tags_info
+    shares_text_encoder = True
 
     def embed_text(self, queries: list[str]) -> list[QueryVector]:
         """Tag weights per query (``vector``: [100], summing to 1, or zeros when the

@@ -18,11 +18,12 @@ import torch
 
 from newwave.config import DEFAULT_TEXT_MODEL
 from newwave.models.base import ModelInfo, l2_normalize
+from newwave.errors import Unavailable
 
 _BUNDLED = {"all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2"}
 
 
-class ModelLoadError(RuntimeError):
+class ModelLoadError(Unavailable, RuntimeError):
     """A configured model could not be loaded; the message says what to install or set."""
 
 

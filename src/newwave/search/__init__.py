@@ -1,5 +1,7 @@
 """The search engine: text, track or recording in; ranked tracks, with reasons, out."""
 
-from newwave.search.engine import MODES, Hit, Mode, SearchEngine, SearchError, SearchResult
+from newwave.search.engine import (MODES, Hit, Mode, SearchEngine, SearchError, SearchResult,
+                                   TrackNotFound)
 
-__all__ = ["MODES", "Hit", "Mode", "SearchEngine", "SearchError", "SearchResult"]
+__all__ = ["MODES", "Hit", "Mode", "SearchEngine", "SearchError", "SearchResult",
+           "TrackNotFound"]

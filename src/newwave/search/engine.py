@@ -1,4 +1,8 @@
-"""The search engine: one door for the CLI, the API and the evaluation harness.
+"""The search engine: plans a query over the index set, fuses signals and explains hits.
+
+It owns no index and no model loading: the index set (``newwave.index``) owns the FAISS
+indexes, the query encoder (``newwave.models.query``) turns text into vectors, and the
+application service (``newwave.service``) wires them.
 
 Modes:
 - ``audio``: text -> tracks by sound, in the audio–text space (musicnn's tag space
@@ -20,28 +24,33 @@ carries its per-signal scores.
 
 from __future__ import annotations
 
-import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
-from newwave.catalog import Catalog, Track, TrackFilter, VectorSpace
-from newwave.index import SyncReport, VectorIndex, track_ids_of
-from newwave.index.faiss_index import DEFAULT_APPROXIMATE_FROM
-from newwave.models.base import ModelInfo, VectorKind, l2_normalize
-from newwave.models.registry import ActiveModels
-from newwave.models.tagspace import TagSpaceModel
+from newwave.catalog import Catalog, Track, TrackFilter, VectorKind
+from newwave.errors import InvalidInput, NotFound
+from newwave.index import IndexSet, track_ids_of
+from newwave.models.base import QueryVector
+from newwave.models.query import EncodedQuery, QueryEncoder
 from newwave.search.rank_fusion import Ranking, reciprocal_rank_fusion
+
+if TYPE_CHECKING:
+    from newwave.models.fusion import FusionModel
 
 Mode = Literal["audio", "lyrics", "combined"]
 MODES: tuple[Mode, ...] = ("audio", "lyrics", "combined")
 
 
-class SearchError(ValueError):
+class SearchError(InvalidInput, ValueError):
     """A search that cannot run as asked; the message says why and what to do."""
+
+
+class TrackNotFound(NotFound, SearchError):
+    """The track a search starts from is not in the library."""
 
 
 @dataclass(frozen=True)
@@ -64,47 +73,14 @@ class SearchResult:
 
 
 class SearchEngine:
-    def __init__(self, catalog: Catalog, models: ActiveModels, index_dir: Path, *,
-                 candidates: int = 200, approximate_from: int = DEFAULT_APPROXIMATE_FROM) -> None:
+    def __init__(self, catalog: Catalog, indexes: IndexSet, queries: QueryEncoder, *,
+                 fusion: Callable[[], FusionModel | None] = lambda: None,
+                 candidates: int = 200) -> None:
         self.catalog = catalog
-        self.models = models
-        self.index_dir = index_dir
+        self.indexes = indexes
+        self.queries = queries
+        self.fusion = fusion  # the trained fusion model, loaded when first needed
         self.candidates = candidates
-        self.approximate_from = approximate_from
-        self._indexes: dict[int, VectorIndex] = {}
-        self._spaces: dict[VectorKind, VectorSpace] = {}
-        # FAISS indexes must not be searched while a sync edits them (the API syncs
-        # from a background job while requests search).
-        self._lock = threading.RLock()
-
-    # -- indexes ---------------------------------------------------------------------
-
-    def index(self, kind: VectorKind) -> VectorIndex:
-        """The synced index of the active model's ``kind`` space."""
-        space = self._space(kind)
-        with self._lock:
-            if space.id not in self._indexes:
-                index = VectorIndex(space, self.index_dir, approximate_from=self.approximate_from)
-                index.sync(self.catalog)
-                self._indexes[space.id] = index
-            return self._indexes[space.id]
-
-    def sync(self) -> dict[str, SyncReport]:
-        """Bring every active index in line with the catalog (after indexing, or to
-        repair drift left by a crash)."""
-        kinds: tuple[VectorKind, ...] = ("audio-text", "audio", "lyrics")
-        with self._lock:
-            return {kind: self.index(kind).sync(self.catalog) for kind in kinds}
-
-    def _space(self, kind: VectorKind) -> VectorSpace:
-        """The active model's space of ``kind``, looked up once: finding it may insert a
-        row, and a search must not take the catalog's write lock on every query."""
-        if kind not in self._spaces:
-            info: ModelInfo = self.models.text_encoder.info if kind == "lyrics" \
-                else self.models.audio_model.spaces[kind]
-            self._spaces[kind] = self.catalog.vector_space(kind, info.name, info.version,
-                                                           info.dim)
-        return self._spaces[kind]
 
     # -- text queries ----------------------------------------------------------------
 
@@ -117,44 +93,47 @@ class SearchEngine:
         if mode not in MODES:
             raise SearchError(f"unknown mode {mode!r}; use one of {', '.join(MODES)}")
         _check_page(limit, offset)
+        encoded = self.queries.encode(query, meaning=mode != "audio", sound=mode != "lyrics")
+        return self.search_encoded(encoded, mode, limit=limit, offset=offset, filters=filters,
+                                   started=started)
+
+    def search_encoded(self, encoded: EncodedQuery, mode: Mode, *, limit: int, offset: int,
+                       filters: TrackFilter | None, started: float | None = None) -> SearchResult:
+        """``search`` for a query already encoded (the service batches encodings)."""
+        started = time.perf_counter() if started is None else started
         allowed = self._allowed(filters)
         want = max(offset + limit, self.candidates if mode == "combined" else 0)
         notes: list[str] = []
         rankings: dict[str, Ranking] = {}
-        audio_query = text_query = None
-        if mode in ("lyrics", "combined"):
-            text_query = self.models.text_encoder.encode([query])[0]
-            rankings["lyrics"] = self._ranked("lyrics", text_query, want, allowed)
-        if mode in ("audio", "combined"):
-            queries = self.models.audio_text_queries
-            shares_encoder = isinstance(queries, TagSpaceModel) and text_query is not None
-            audio_query = queries.embed_encoded(text_query[None])[0] if shares_encoder \
-                else queries.embed_text([query])[0]
-            if audio_query.note:
-                notes.append(f"sound: {audio_query.note}")
-            rankings["sound"] = self._ranked("audio-text", audio_query.vector, want, allowed) \
-                if audio_query.confident else []
+        sound, meaning = encoded.sound, encoded.meaning
+        if meaning is not None:
+            rankings["lyrics"] = self._ranked("lyrics", meaning, want, allowed)
+        if sound is not None:
+            if sound.note:
+                notes.append(f"sound: {sound.note}")
+            rankings["sound"] = self._ranked("audio-text", sound.vector, want, allowed) \
+                if sound.confident else []
         if mode == "combined":
-            ranking, fused_by = self._fuse(rankings, audio_query, text_query, offset + limit, notes)
+            ranking, fused_by = self._fuse(rankings, sound, meaning, offset + limit, notes)
         else:
             fused_by = "sound" if mode == "audio" else "lyrics"
             ranking = rankings[fused_by]
         page = ranking[offset:offset + limit]
-        signals = self._signal_scores([t for t, _ in page], audio_query, text_query)
-        hits = self._hits(page, offset, fused_by, signals, audio_query.note if audio_query else None)
-        return SearchResult(mode, query, hits, len(ranking), notes, _ms(started))
+        signals = self._signal_scores([t for t, _ in page], sound, meaning)
+        hits = self._hits(page, offset, fused_by, signals, sound.note if sound else None)
+        return SearchResult(mode, encoded.text, hits, len(ranking), notes, _ms(started))
 
-    def _fuse(self, rankings: dict[str, Ranking], audio_query, text_query: np.ndarray,
-              needed: int, notes: list[str]) -> tuple[Ranking, str]:
-        sound, lyrics = rankings["sound"], rankings["lyrics"]
-        fusion = self.models.fusion
-        confident = audio_query is not None and audio_query.confident
+    def _fuse(self, rankings: dict[str, Ranking], sound: QueryVector | None,
+              meaning: np.ndarray, needed: int, notes: list[str]) -> tuple[Ranking, str]:
+        by_sound, by_lyrics = rankings["sound"], rankings["lyrics"]
+        fusion = self.fusion()
+        confident = sound is not None and sound.confident
         # A signal applies to a track when the track has vectors for it (and, for sound,
         # when the query matched the sound model).
-        applies = {"sound": self.index("audio-text").track_ids if confident else frozenset(),
-                   "lyrics": self.index("lyrics").track_ids}
+        applies = {"sound": self.indexes.track_ids("audio-text") if confident else frozenset(),
+                   "lyrics": self.indexes.track_ids("lyrics")}
         if fusion is not None and confident:
-            in_list = {"sound": {t for t, _ in sound}, "lyrics": {t for t, _ in lyrics}}
+            in_list = {"sound": {t for t, _ in by_sound}, "lyrics": {t for t, _ in by_lyrics}}
             union = in_list["sound"] | in_list["lyrics"]
             # The seeds' intersection, where a track only has to be in the lists of the
             # signals that apply to it (so tracks without lyrics still compete on sound).
@@ -164,25 +143,25 @@ class SearchEngine:
                 notes.append(f"fusion over the union: only {len(pool)} tracks were in both "
                              "top lists")
                 pool = union
-            return self._fusion_ranking(sorted(pool), audio_query.vector, text_query), "fusion"
+            return self._fusion_ranking(fusion, sorted(pool), sound.vector, meaning), "fusion"
         notes.append("combined by reciprocal-rank fusion " + (
             "(no fusion model configured)" if fusion is None else
             "(the fusion model needs a query that matches the sound model)"))
-        return reciprocal_rank_fusion([sound, lyrics], [applies["sound"], applies["lyrics"]]), "rrf"
+        return reciprocal_rank_fusion([by_sound, by_lyrics],
+                                      [applies["sound"], applies["lyrics"]]), "rrf"
 
-    def _fusion_ranking(self, track_ids: list[int], query_audio: np.ndarray,
-                        query_text: np.ndarray) -> Ranking:
+    def _fusion_ranking(self, fusion: FusionModel, track_ids: list[int],
+                        query_audio: np.ndarray, query_text: np.ndarray) -> Ranking:
         if not track_ids:
             return []
-        audio = self.track_vectors("audio-text", track_ids)
-        lyrics = self.track_vectors("lyrics", track_ids)
+        audio = self.indexes.track_vectors("audio-text", track_ids)
+        lyrics = self.indexes.track_vectors("lyrics", track_ids)
         has_lyrics = np.array([t in lyrics for t in track_ids], dtype=np.float32)
-        text_dim = self.models.text_encoder.info.dim
-        scores = self.models.fusion.score(
+        no_lyrics = np.zeros(len(query_text), np.float32)
+        scores = fusion.score(
             query_audio, query_text,
             np.stack([audio.get(t, np.zeros(len(query_audio), np.float32)) for t in track_ids]),
-            np.stack([lyrics.get(t, np.zeros(text_dim, np.float32)) for t in track_ids]),
-            has_lyrics)
+            np.stack([lyrics.get(t, no_lyrics) for t in track_ids]), has_lyrics)
         order = np.argsort(-scores, kind="stable")
         return [(track_ids[i], float(scores[i])) for i in order]
 
@@ -194,8 +173,8 @@ class SearchEngine:
         _check_page(limit, offset)
         track = self.catalog.track(track_id)
         if track is None or track.missing_since is not None:
-            raise SearchError(f"no track with id {track_id} in the library")
-        vector = self.track_vectors("audio", [track_id]).get(track_id)
+            raise TrackNotFound(f"no track with id {track_id} in the library")
+        vector = self.indexes.track_vectors("audio", [track_id]).get(track_id)
         if vector is None:
             raise SearchError(f"track {track_id} ({track.title}) has no audio vector yet; "
                               "run `newwave index` to embed it")
@@ -205,15 +184,11 @@ class SearchEngine:
                           f"sounds like {track.title}")
         return SearchResult("similar", None, hits, len(ranking), [], _ms(started))
 
-    def by_audio(self, waveform: np.ndarray, sample_rate: int, *, limit: int = 10,
+    def by_audio(self, vector: np.ndarray, seconds: float, *, limit: int = 10,
                  offset: int = 0, filters: TrackFilter | None = None) -> SearchResult:
+        """Tracks near a recording's audio vector (``seconds``: the recording's length)."""
         started = time.perf_counter()
         _check_page(limit, offset)
-        seconds = waveform.size / sample_rate
-        if seconds < 1.0:
-            raise SearchError(f"the recording is {seconds:.1f} s long; record at least 3 s")
-        model = self.models.audio_model
-        vector = model.embed_audio(waveform, sample_rate)["audio"]
         ranking = self._ranked("audio", vector, offset + limit, self._allowed(filters))
         hits = self._hits(ranking[offset:offset + limit], offset, "similarity", {},
                           "sounds like the recording")
@@ -232,44 +207,36 @@ class SearchEngine:
                 allowed: set[int] | None, exclude: int | None = None) -> Ranking:
         """Best tracks for ``query`` in one space: windows max-pooled per track, filters
         applied, fetching deeper until ``want`` tracks pass (or the index is exhausted)."""
-        index = self.index(kind)
-        if want <= 0 or index.size == 0 or allowed is not None and not allowed:
+        size = self.indexes.size(kind)
+        if want <= 0 or size == 0 or allowed is not None and not allowed:
             return []
-        k = min(index.size, want * 2)
+        k = min(size, want * 2)
         while True:
-            with self._lock:
-                ids, scores = index.search(query, k)
+            ids, scores = self.indexes.search(kind, query, k)
             best: dict[int, float] = {}
             for track_id, score in zip(track_ids_of(ids).tolist(), scores.tolist()):
                 if (allowed is None or track_id in allowed) and track_id != exclude \
                         and track_id not in best:
                     best[track_id] = score  # results come best first: first is the max
-            if len(best) >= want or k >= index.size:
+            if len(best) >= want or k >= size:
                 return sorted(best.items(), key=lambda item: (-item[1], item[0]))[:want]
-            k = min(index.size, k * 4)
+            k = min(size, k * 4)
 
-    def track_vectors(self, kind: VectorKind, track_ids: list[int]) -> dict[int, np.ndarray]:
-        """One unit vector per track (mean of its windows) from the catalog."""
-        stored = self.catalog.vectors(self._space(kind), track_ids)
-        pooled = {}
-        for track_id in np.unique(stored.track_ids):
-            pooled[int(track_id)] = l2_normalize(stored.matrix[stored.track_ids == track_id].mean(0))
-        return pooled
-
-    def _signal_scores(self, track_ids: list[int], audio_query, text_query) -> dict[int, dict]:
+    def _signal_scores(self, track_ids: list[int], sound: QueryVector | None,
+                       meaning: np.ndarray | None) -> dict[int, dict[str, float]]:
         """Per-signal scores of the page's tracks, computed exactly for every signal the
         query has (so a client can explain every hit, even one only one list found)."""
         scores: dict[int, dict[str, float]] = {t: {} for t in track_ids}
         if not track_ids:
             return scores
-        if audio_query is not None and audio_query.confident:
-            stored = self.catalog.vectors(self._space("audio-text"), track_ids)
+        if sound is not None and sound.confident:
+            stored = self.indexes.window_vectors("audio-text", track_ids)
             for track_id, row in zip(stored.track_ids.tolist(), stored.matrix):
-                scores[track_id]["sound"] = float(row @ audio_query.vector)
-        if text_query is not None:
-            stored = self.catalog.vectors(self._space("lyrics"), track_ids)
+                scores[track_id]["sound"] = float(row @ sound.vector)
+        if meaning is not None:
+            stored = self.indexes.window_vectors("lyrics", track_ids)
             for track_id, row in zip(stored.track_ids.tolist(), stored.matrix):
-                value = float(row @ text_query)
+                value = float(row @ meaning)
                 scores[track_id]["lyrics"] = max(value, scores[track_id].get("lyrics", -1.0))
         return scores
 

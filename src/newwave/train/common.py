@@ -13,11 +13,12 @@ from typing import Any, TypeVar
 
 import numpy as np
 import torch
+from newwave.errors import InvalidInput
 
 ConfigT = TypeVar("ConfigT")
 
 
-class TrainingDataError(ValueError):
+class TrainingDataError(InvalidInput, ValueError):
     """The training data is missing or malformed; the message names the file and the fix."""
 
 

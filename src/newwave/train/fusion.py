@@ -17,12 +17,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from newwave.catalog import Catalog
 from newwave.config import Settings
 from newwave.eval.metrics import evaluate
 from newwave.models.fusion import FusionConfig, FusionModel
 from newwave.models.registry import ActiveModels
-from newwave.search import SearchEngine
+from newwave.service import NewWave
 from newwave.train.common import Checkpoints, RunLog, TrainingDataError, seed_everything
 
 
@@ -107,9 +106,8 @@ class FusionTrainer:
         if not settings.catalog_path.exists():
             raise TrainingDataError(f"{settings.catalog_path}: no NewWave catalog; index the "
                                     "library first (`newwave --data-dir ... index FOLDER`)")
-        self.catalog = Catalog(settings.catalog_path)
-        self.models = models or ActiveModels(settings)
-        self.engine = SearchEngine(self.catalog, self.models, settings.index_dir)
+        self.library = NewWave.open(settings, models=models)
+        self.catalog, self.models = self.library.catalog, self.library.models
         queries, track_ids = self._read_pairs()
         self.examples = self._examples(queries, track_ids)
         self.track_ids = track_ids
@@ -149,9 +147,9 @@ class FusionTrainer:
 
     def _examples(self, queries: list[str], track_ids: list[int]) -> FusionExamples:
         text = self.models.text_encoder.encode(queries)
-        audio_queries = self.models.audio_text_queries.embed_text(queries)
-        audio = self.engine.track_vectors("audio-text", track_ids)
-        lyrics = self.engine.track_vectors("lyrics", track_ids)
+        audio_queries = self.library.queries.sound_model.embed_text(queries)
+        audio = self.library.indexes.track_vectors("audio-text", track_ids)
+        lyrics = self.library.indexes.track_vectors("lyrics", track_ids)
         missing = [t for t in track_ids if t not in audio]
         if missing:
             raise TrainingDataError(f"tracks {missing[:5]} have no audio vectors; run "

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import crc32c as _crc32c
 import numpy as np
+from newwave.errors import Unavailable
 
 _TABLE_MAGIC = 0xDB4775248B80FB57
 _FOOTER_SIZE = 48
@@ -24,7 +25,7 @@ _DTYPES = {1: np.float32, 2: np.float64, 3: np.int32, 4: np.uint8, 5: np.int16, 
            9: np.int64, 10: np.bool_, 19: np.float16}
 
 
-class CheckpointError(Exception):
+class CheckpointError(Unavailable):
     """The checkpoint is missing, damaged or uses a feature this reader does not know."""
 
 

@@ -13,7 +13,8 @@ from typing import Literal
 import numpy as np
 import torch
 
-from newwave.models.base import ModelInfo, VectorKind, l2_normalize, resample
+from newwave.models.base import (ModelInfo, TextEncoder, TextQueryModel, VectorKind, l2_normalize,
+                                 resample)
 from newwave.models.musicnn.checkpoint import Checkpoint, CheckpointError
 from newwave.models.musicnn.features import SAMPLE_RATE, log_mel, patches
 from newwave.models.musicnn.network import Musicnn
@@ -77,6 +78,13 @@ class MusicnnAudioModel:
         self.backend = backend
         self._runners: list[Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]] = \
             [_onnx_runner(n) if backend == "onnx" else _torch_runner(n) for n in self.networks]
+
+    def text_queries(self, text_encoder: TextEncoder) -> TextQueryModel:
+        """musicnn has no text tower: queries reach its tag space through the text
+        encoder (see ``newwave.models.tagspace``)."""
+        from newwave.models.tagspace import TagSpaceModel
+
+        return TagSpaceModel(text_encoder)
 
     def embed_audio(self, waveform: np.ndarray, sample_rate: int) -> dict[VectorKind, np.ndarray]:
         """The tag space serves text queries; the embedding serves audio-to-audio."""

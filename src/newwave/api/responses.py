@@ -1,0 +1,37 @@
+"""Shaping search results and errors as HTTP answers."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+from starlette.exceptions import HTTPException
+
+from newwave.api.schemas import HitOut, QueryLine, SearchOut, SummaryLine
+from newwave.search import SearchResult
+
+NDJSON = "application/x-ndjson"
+
+
+class ApiError(HTTPException):
+    """An error answered as ``{"error": reason}`` with its status code."""
+
+
+def search_answer(result: SearchResult, limit: int, offset: int, stream: bool) -> Response:
+    """JSON, or NDJSON: a query line, one line per hit, then a summary line."""
+    if not stream:
+        return JSONResponse(SearchOut.of(result).model_dump())
+    return StreamingResponse(_ndjson(result, limit, offset), media_type=NDJSON)
+
+
+def _ndjson(result: SearchResult, limit: int, offset: int) -> Iterator[bytes]:
+    yield _line(QueryLine(mode=result.mode, query=result.query, limit=limit, offset=offset))
+    for hit in result.hits:
+        yield _line(HitOut.of(hit))
+    yield _line(SummaryLine(returned=len(result.hits), candidates=result.candidates,
+                            notes=result.notes, elapsed_ms=result.elapsed_ms))
+
+
+def _line(model: object) -> bytes:
+    return (json.dumps(model.model_dump(), ensure_ascii=False) + "\n").encode("utf-8")
