@@ -56,6 +56,11 @@ class LibraryJobs:
             thread.start()
             return job_id
 
+    def wait(self, timeout: float | None = None) -> None:
+        """Wait for the running scan, if any (at shutdown: the catalog must outlive it)."""
+        if self._running is not None:
+            self._running[1].join(timeout)
+
     def _scan(self, job_id: int, roots: list[str]) -> None:
         catalog = self.service.catalog
         try:

@@ -42,7 +42,6 @@ def get_track(service: Service, track_id: TrackId) -> TrackDetail:
 @router.get("/{track_id}/similar", response_model=SearchOut)
 def similar(service: Service, track_id: TrackId, filters: Filters, limit: Limit = 10,
             offset: Offset = 0, accept: Accept = "") -> Response:
-    present_track(service.catalog, track_id)
     result = service.similar(track_id, limit=limit, offset=offset, filters=filters)
     return search_answer(result, limit, offset, NDJSON in accept)
 
