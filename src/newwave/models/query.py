@@ -6,11 +6,18 @@ model's own business (CLAP has a text tower; musicnn's tag space reads the query
 the text encoder), so this module asks the audio model for its text side once and never
 special-cases a model. When that text side shares the text encoder, the query is
 encoded once for both signals.
+
+Under load (a server answering many searches at once) one model call per query wastes
+the CPU: ``encode`` micro-batches, so the queries that arrive while a batch is encoding
+go together in the next model call, and repeated queries are answered from a small LRU
+cache.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
 from functools import cached_property
 
 import numpy as np
@@ -26,9 +33,26 @@ class EncodedQuery:
     sound: QueryVector | None  # in the audio–text space (meets audio); None: not asked
 
 
+Flags = tuple[bool, bool]  # (meaning, sound)
+
+
+@dataclass
+class _Waiting:
+    text: str
+    flags: Flags
+    done: threading.Event = field(default_factory=threading.Event)
+    result: EncodedQuery | None = None
+    error: BaseException | None = None
+
+
 class QueryEncoder:
-    def __init__(self, models: ActiveModels) -> None:
+    def __init__(self, models: ActiveModels, *, cache_size: int = 1024) -> None:
         self.models = models
+        self.cache_size = cache_size
+        self._cache: OrderedDict[tuple[str, Flags], EncodedQuery] = OrderedDict()
+        self._lock = threading.Lock()
+        self._waiting: list[_Waiting] = []
+        self._encoding = False  # a thread is running batches (the leader)
 
     @cached_property
     def sound_model(self) -> TextQueryModel:
@@ -36,11 +60,56 @@ class QueryEncoder:
         return self.models.audio_model.text_queries(self.models.text_encoder)
 
     def encode(self, query: str, *, meaning: bool = True, sound: bool = True) -> EncodedQuery:
-        return self.encode_batch([query], meaning=meaning, sound=sound)[0]
+        """One query, cached, batched with the queries other threads encode meanwhile."""
+        key = (query, (meaning, sound))
+        with self._lock:
+            if key in self._cache:
+                self._cache.move_to_end(key)
+                return self._cache[key]
+            me = _Waiting(query, key[1])
+            self._waiting.append(me)
+            lead = not self._encoding
+            self._encoding = self._encoding or lead
+        if lead:
+            self._lead()
+        me.done.wait()
+        if me.error is not None:
+            raise me.error
+        assert me.result is not None
+        return me.result
+
+    def _lead(self) -> None:
+        """Encode what is waiting, batch after batch, until nobody waits."""
+        while True:
+            with self._lock:
+                batch, self._waiting = self._waiting, []
+                if not batch:
+                    self._encoding = False
+                    return
+            groups: dict[Flags, list[_Waiting]] = {}
+            for waiting in batch:
+                groups.setdefault(waiting.flags, []).append(waiting)
+            for (meaning, sound), members in groups.items():
+                try:
+                    encoded = self.encode_batch([m.text for m in members], meaning=meaning,
+                                                sound=sound)
+                except BaseException as exc:  # every waiter gets the error, none hangs
+                    for member in members:
+                        member.error = exc
+                        member.done.set()
+                    continue
+                with self._lock:
+                    for member, result in zip(members, encoded):
+                        self._cache[(member.text, member.flags)] = result
+                    while len(self._cache) > self.cache_size:
+                        self._cache.popitem(last=False)
+                for member, result in zip(members, encoded):
+                    member.result = result
+                    member.done.set()
 
     def encode_batch(self, queries: list[str], *, meaning: bool = True,
                      sound: bool = True) -> list[EncodedQuery]:
-        """Encode several queries with one model call per space."""
+        """Encode several queries with one model call per space (no cache)."""
         shares = sound and self.sound_model.shares_text_encoder
         text = self.models.text_encoder.encode(queries) if meaning or shares else None
         sounds: list[QueryVector] | None = None
