@@ -38,6 +38,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/embed.py
 	$(PY) benchmarks/search.py
 	$(PY) benchmarks/api.py
+	$(PY) benchmarks/startup.py
 
 # Mutation testing of the core modules (mutmut; see docs/testing.md). Slow: not part of
 # `make test`. One group: make mutation GROUPS=metrics; the tests as committed: TESTS=before.

@@ -160,3 +160,46 @@ def tiny_clap_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
+
+
+PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture(scope="session")
+def secured_server(tmp_path_factory: pytest.TempPathFactory, live_server):
+    """A second real server over a copy of the live server's library that requires a
+    password (`newwave serve --password`). Yields (base URL, data dir)."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    _, data_dir, _ = live_server
+    base = tmp_path_factory.mktemp("secured")
+    shutil.copytree(data_dir, base / "data")
+    env = {**os.environ, "NEWWAVE_DATA_DIR": str(base / "data"), "NEWWAVE_PASSWORD": PASSWORD}
+    port = free_port()
+    log = open(base / "server.log", "wb")
+    server = subprocess.Popen([sys.executable, "-m", "newwave.cli", "serve", "--port", str(port)],
+                              env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        if server.poll() is not None or time.monotonic() > deadline:
+            server.kill()
+            raise RuntimeError(f"server did not start: {(base / 'server.log').read_text()}")
+        time.sleep(0.3)
+    try:
+        yield url, base / "data"
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        log.close()

@@ -301,27 +301,58 @@ def similar(
                                       filters=filters))
 
 
+LOOPBACK_BINDS = ("127.0.0.1", "localhost", "::1")
+
+
 @app.command()
 def serve(
     ctx: typer.Context,
     host: Annotated[str, typer.Option(help="Address to listen on; 0.0.0.0 for the LAN.")] =
     "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
+    user: Annotated[str, typer.Option(envvar="NEWWAVE_USER", help="The one user's name.")] =
+    "newwave",
+    password: Annotated[str | None, typer.Option(
+        envvar="NEWWAVE_PASSWORD", show_default=False,
+        help="Require this password (stored encrypted in the data dir for later runs).")] = None,
+    no_auth: Annotated[bool, typer.Option(
+        "--no-auth", help="Serve without a password even on a non-loopback address.")] = False,
+    allow_host: Annotated[list[str] | None, typer.Option(
+        envvar="NEWWAVE_ALLOWED_HOSTS", help="Another host name clients use to reach this "
+        "server (repeat; loopback names, IP addresses and this machine's name always work).")
+    ] = None,
 ) -> None:
     """Serve the HTTP API and the web client."""
     import uvicorn
 
     from newwave.api import create_app
+    from newwave.api.security import AccessPolicy, CredentialStore, Credentials
 
     settings: Settings = ctx.obj
+    store = CredentialStore(settings.data_dir)
+    if password:
+        store.save(Credentials(user, password))
+    credentials = None if no_auth else store.load()
+    if credentials is None and not no_auth and host not in LOOPBACK_BINDS:
+        _fail(f"serving on {host} lets anyone on the network use your library; set a password "
+              "with --password or NEWWAVE_PASSWORD (or accept the risk with --no-auth)")
+    access = AccessPolicy.for_bind(host, credentials=credentials,
+                                   extra_hosts=tuple(allow_host or ()),
+                                   session_key=store.key())
     service = NewWave.open(settings)
-    api = create_app(service=service)
+    for job in service.catalog.interrupt_orphaned_jobs():
+        console.print(f"[yellow]job {job.id} ({job.kind}) was left running by a process that "
+                      "ended; marked interrupted[/]")
+    api = create_app(service=service, access=access)
     with console.status("loading models and search indexes"):
         service.warm_up()
     shown = "localhost" if host in ("127.0.0.1", "0.0.0.0") else host
     console.print(f"NewWave is serving {settings.catalog_path.parent} at "
                   f"[bold]http://{shown}:{port}/[/]" +
-                  (" (and on this machine's LAN address)" if host == "0.0.0.0" else ""))
+                  (" (and on this machine's LAN address)" if host == "0.0.0.0" else "") +
+                  (f"; sign in as {credentials.user}" if credentials else ""))
+    # One process: the models and indexes live once in memory, the query encoder batches
+    # concurrent searches, and torch already uses both cores for a batch.
     uvicorn.run(api, host=host, port=port, log_level="warning")
 
 

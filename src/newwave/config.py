@@ -33,7 +33,7 @@ class Settings:
     cache_dir: Path
     # sentence-transformers name or local path, for lyrics and queries
     text_model: str = DEFAULT_TEXT_MODEL
-    # "musicnn" (offline), "clap" (laion/larger_clap_music) or "clap:<name or path>"
+    # "musicnn" (offline), "clap" (laion/clap-htsat-unfused) or "clap:<name or path>"
     audio_model: str = DEFAULT_AUDIO_MODEL
     # a trained fusion model file (`newwave.train.fusion`); empty: rank fusion instead
     fusion_model: str = ""

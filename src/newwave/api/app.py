@@ -19,7 +19,8 @@ from starlette.exceptions import HTTPException
 
 from newwave import __version__
 from newwave.api.jobs import LibraryJobs
-from newwave.api.routers import library, search, status, tracks
+from newwave.api.routers import library, search, session, status, tracks
+from newwave.api.security import AccessMiddleware, AccessPolicy
 from newwave.api.schemas import ErrorOut
 from newwave.config import Settings
 from newwave.errors import NewWaveError
@@ -30,8 +31,10 @@ WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 
 
 def create_app(settings: Settings | None = None, *, service: NewWave | None = None,
-               models: ActiveModels | None = None) -> FastAPI:
-    """The API over ``service`` (or a service opened from ``settings``)."""
+               models: ActiveModels | None = None,
+               access: AccessPolicy | None = None) -> FastAPI:
+    """The API over ``service`` (or a service opened from ``settings``). ``access``: who
+    may connect (``newwave serve`` always gives one; see ``newwave.api.security``)."""
     if service is None:
         if settings is None:
             raise TypeError("create_app needs settings or a service")
@@ -42,12 +45,17 @@ def create_app(settings: Settings | None = None, *, service: NewWave | None = No
                              422: {"model": ErrorOut}, 503: {"model": ErrorOut}})
     app.state.service = service
     app.state.jobs = LibraryJobs(service)
+    app.state.access = access
+    app.state.web_dir = WEB_DIR
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_exception_handler(NewWaveError, _newwave_error)
-    for router in (search.router, tracks.router, library.router, status.router):
+    for router in (search.router, tracks.router, library.router, status.router,
+                   session.router):
         app.include_router(router)
     app.mount("/", StaticFiles(directory=WEB_DIR, html=True), name="web")
+    if access is not None:
+        app.add_middleware(AccessMiddleware, policy=access)
     return app
 
 

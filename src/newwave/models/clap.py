@@ -22,7 +22,9 @@ from newwave.audio.windows import windows
 from newwave.models.base import ModelInfo, QueryVector, VectorKind, l2_normalize, resample
 from newwave.models.text import ModelLoadError, quiet_model_loading
 
-DEFAULT_CLAP_MODEL = "laion/larger_clap_music"
+# Not laion/larger_clap_music: its checkpoint has a broken text projection (every caption
+# embeds to nearly the same vector). clap-htsat-unfused is the base the New Wave report tuned.
+DEFAULT_CLAP_MODEL = "laion/clap-htsat-unfused"
 
 
 class ClapAudioTextModel:

@@ -1,3 +1,11 @@
+// A session that ends (expired, or the password changed) sends the user to sign in again.
+const nativeFetch = window.fetch.bind(window);
+window.fetch = async (...args) => {
+  const response = await nativeFetch(...args);
+  if (response.status === 401) location.href = "/login";
+  return response;
+};
+
 // NewWave web client: search (results stream in as NDJSON lines), play, more like
 // this, record-to-search, feedback, and the library page. No build step.
 "use strict";
