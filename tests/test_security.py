@@ -25,6 +25,11 @@ def test_cross_origin_writes_are_refused_and_same_origin_ones_pass(live_server) 
     assert referer.status_code == 403
     own = httpx.post(f"{url}/feedback", json=body, headers={"Origin": url})
     assert own.status_code == 201
+    # Fetch metadata wins where a browser sends it (its Origin may then be "null").
+    site = {"Origin": "null", "Sec-Fetch-Site": "same-origin"}
+    assert httpx.post(f"{url}/feedback", json=body, headers=site).status_code == 201
+    cross = {"Origin": url, "Sec-Fetch-Site": "cross-site"}
+    assert httpx.post(f"{url}/feedback", json=body, headers=cross).status_code == 403
     assert httpx.post(f"{url}/feedback", json=body).status_code == 201  # not a browser
 
 

@@ -3,10 +3,11 @@
 - **Host allow-list**: a DNS-rebinding page reaches a LAN server under the attacker's
   own domain name, so only loopback names, IP literals (rebinding needs a name), this
   machine's host names and configured names are accepted in the ``Host`` header.
-- **Cross-origin writes**: a state-changing request (POST, PUT, PATCH, DELETE) whose
-  ``Origin`` (or, without one, ``Referer``) is not the server's own is refused, so a web
-  page elsewhere cannot rescan the library or post feedback through the user's browser.
-  Requests without either header come from non-browser clients and pass.
+- **Cross-origin writes**: a state-changing request (POST, PUT, PATCH, DELETE) that a
+  browser marks as coming from another site (``Sec-Fetch-Site``, else ``Origin`` or
+  ``Referer``) is refused, so a web page elsewhere cannot rescan the library or post
+  feedback through the user's browser. Requests without these headers come from
+  non-browser clients and pass.
 - **One user and a password**, optional on loopback and required by default on other
   addresses: the web client signs in for a session cookie (HttpOnly, SameSite=Strict,
   signed with a local key); API clients may send HTTP Basic credentials. The password
@@ -219,7 +220,13 @@ class AccessMiddleware:
 
 
 def _same_origin(headers: dict[str, str], host: str) -> bool:
-    """Whether a browser's Origin (or Referer) names this server; absent: not a browser."""
+    """Whether a request comes from this server's own pages. Browsers say so in
+    ``Sec-Fetch-Site`` (under ``Referrer-Policy: no-referrer`` their Origin for a form
+    post is "null"); older ones by Origin or Referer; a request with none of them is
+    not from a browser."""
+    site = headers.get("sec-fetch-site")
+    if site is not None:
+        return site in ("same-origin", "none")  # "none": typed by the user
     source = headers.get("origin") or headers.get("referer")
     if source is None:
         return True
