@@ -12,6 +12,8 @@ from newwave.catalog import Catalog
 from newwave.demo.synth import build_synthetic_library
 
 SR = 22050
+CRASH_MARKER_ENV = "NEWWAVE_TEST_CRASH_MARKER"
+CRASH_MARKER = "NEWWAVE-TEST-CRASH-HERE"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -104,7 +106,9 @@ def live_server(tmp_path_factory: pytest.TempPathFactory, synthetic_library_temp
     base = tmp_path_factory.mktemp("live")
     library = base / "library"
     shutil.copytree(synthetic_library_template, library)
-    env = {**os.environ, "NEWWAVE_DATA_DIR": str(base / "data"), "COLUMNS": "200"}
+    # The crash marker lets tests make the server's decoder worker crash on purpose.
+    env = {**os.environ, "NEWWAVE_DATA_DIR": str(base / "data"), "COLUMNS": "200",
+           CRASH_MARKER_ENV: CRASH_MARKER}
     subprocess.run([sys.executable, "-m", "newwave.cli", "index", str(library)], env=env,
                    check=True, capture_output=True, timeout=600)
     port = free_port()

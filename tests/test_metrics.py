@@ -88,6 +88,8 @@ def test_evaluate_reports_every_metric_at_its_k() -> None:
     assert mean["nDCG@10"] == pytest.approx((1 / math.log2(7) / (1 + 1 / math.log2(3)) + 1) / 2)
     assert (mean["MeanRank"], mean["MedianRank"]) == (3.5, 3.5)
     assert set(metrics) == {*PER_QUERY_METRICS, "MeanRank", "MedianRank"}
+    with pytest.raises(ValueError, match="^2 rankings for 1 queries$"):
+        evaluate(rankings, relevants[:1])
 
 
 def test_bootstrap_interval() -> None:
@@ -99,8 +101,13 @@ def test_bootstrap_interval() -> None:
     assert 0.37 < estimate.low < 0.43 and 0.57 < estimate.high < 0.63
     assert bootstrap_ci(values) == estimate  # fixed seed: reproducible
     assert bootstrap_ci(values, seed=1) != estimate
-    narrow = bootstrap_ci(values, confidence=0.5)  # ±0.674 SE = [0.466, 0.534]
-    assert 0.44 < narrow.low < 0.49 and 0.51 < narrow.high < 0.56
+    # 50%: ±0.674 SE = [0.466, 0.534] (a 1/3 tail instead of 1/2 would be ±0.97 SE)
+    narrow = bootstrap_ci(values, confidence=0.5)
+    assert 0.46 < narrow.low < 0.48 and 0.52 < narrow.high < 0.545
+    # Every value can be drawn: resampling [10, 0, 0, 0] reaches means above 0 (the
+    # chance that none of 1,000 resamples holds the 10 is 0.75^4000).
+    assert bootstrap_ci([10, 0, 0, 0]).high > 0
+    assert vars(bootstrap_ci([0.7])) == {"mean": 0.7, "low": 0.7, "high": 0.7}  # not NaN
     median = bootstrap_ci([1, 2, 3, 4, 100], median=True)
     assert median.mean == 3 and median.high <= 100 and median.low >= 1
     assert bootstrap_ci([1, 2, 3, 4, 100]).mean == 22

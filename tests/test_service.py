@@ -117,7 +117,7 @@ def test_api_maps_invalid_input_to_422(client: TestClient) -> None:
 def test_api_maps_not_found_to_404(client: TestClient) -> None:
     response = client.get("/tracks/4242/similar")  # TrackNotFound from the engine
     assert response.status_code == 404
-    assert response.json() == {"error": "no track with id 4242 in the library"}
+    assert response.json() == {"error": "no track with id 4242"}
 
 
 def test_api_maps_conflict_to_409(client: TestClient) -> None:

@@ -1,7 +1,8 @@
 """Embedding the catalog: every present track gets vectors from the active models.
 
-Audio goes through the audio model (one decode serves all of its spaces); lyrics go
-through the text encoder, one vector per window of long lyrics. Each track commits on
+Audio goes through the audio model (one decode serves all of its spaces), in supervised
+worker processes when given an :class:`AudioWorkers` pool (a file that crashes its
+decoder is recorded and skipped, the run goes on); lyrics go through the text encoder, one vector per window of long lyrics. Each track commits on
 its own, so an interrupted run resumes where it stopped; a track whose audio cannot be
 decoded is recorded and not retried until its file changes.
 """
@@ -11,9 +12,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 from newwave.audio import AudioDecodeError, decode
+from newwave.audio.workers import AudioWorkers, EmbeddedAudio
 from newwave.catalog import Catalog, JobProgress, Track, VectorSpace
 from newwave.catalog.catalog import text_hash
 from newwave.models.base import ModelInfo, VectorKind
@@ -44,9 +47,11 @@ ProgressCallback = Callable[[EmbedProgress], None]
 
 class Embedder:
     def __init__(self, catalog: Catalog, models: ActiveModels, *,
+                 workers: AudioWorkers | None = None,
                  on_progress: ProgressCallback | None = None, lyrics_batch: int = 16) -> None:
         self.catalog = catalog
         self.models = models
+        self.workers = workers  # None: decode and embed in this process (trusted files)
         self.on_progress = on_progress
         self.lyrics_batch = lyrics_batch
 
@@ -79,18 +84,26 @@ class Embedder:
         todo = [pending[i] for i in sorted(pending)]
         for done, track in enumerate(todo, start=1):
             try:
-                waveform = decode(track.path, model.sample_rate)
-                vectors = model.embed_audio(waveform, model.sample_rate)
+                embedded = self._embed_file(Path(track.path))
             except (AudioDecodeError, OSError, ValueError) as exc:
                 for space in spaces.values():
                     self.catalog.record_embed_failure(space, track.id, track.content_hash, str(exc))
                 report.audio_failed += 1
             else:
                 for kind, space in spaces.items():
-                    self.catalog.put_vectors(space, track.id, track.content_hash, vectors[kind])
+                    self.catalog.put_vectors(space, track.id, track.content_hash,
+                                             embedded.vectors[kind])
                 report.audio_embedded += 1
-                report.audio_seconds += waveform.size / model.sample_rate
+                report.audio_seconds += embedded.seconds
             self._progress(job, "audio", done, len(todo), track)
+
+    def _embed_file(self, path: Path) -> EmbeddedAudio:
+        if self.workers is not None:
+            return self.workers.embed(path)
+        model = self.models.audio_model
+        waveform = decode(path, model.sample_rate)
+        return EmbeddedAudio(model.embed_audio(waveform, model.sample_rate),
+                             waveform.size / model.sample_rate)
 
     def _embed_lyrics(self, report: EmbedReport, job: JobProgress) -> None:
         encoder = self.models.text_encoder

@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING
 
 from newwave.catalog import Catalog, TrackFilter, VectorKind
 from newwave.config import Settings
@@ -26,6 +26,7 @@ from newwave.library import Scanner, ScanProgress, ScanReport
 from newwave.models.registry import ActiveModels
 
 if TYPE_CHECKING:
+    from newwave.audio.workers import AudioWorkers
     from newwave.index import IndexSet
     from newwave.indexer import EmbedProgress, EmbedReport
     from newwave.models.query import QueryEncoder
@@ -75,6 +76,8 @@ class NewWave:
         return cls(settings, Catalog(settings.catalog_path), models or ActiveModels(settings))
 
     def close(self) -> None:
+        if "workers" in self.__dict__:
+            self.workers.close()
         self.catalog.close()
 
     def __enter__(self) -> NewWave:
@@ -90,6 +93,15 @@ class NewWave:
         from newwave.index import IndexSet
 
         return IndexSet(self.catalog, self.settings.index_dir, self.models.space_info)
+
+    @cached_property
+    def workers(self) -> AudioWorkers:
+        """Worker processes that decode and embed untrusted audio (library files, uploads):
+        a file that crashes the decoder costs a worker, not the server or the index run.
+        ``max_pending``: uploads beyond it wait nowhere; they get a 503 with Retry-After."""
+        from newwave.audio.workers import AudioWorkers
+
+        return AudioWorkers(self.settings.audio_model, workers=1, max_pending=8)
 
     @cached_property
     def queries(self) -> QueryEncoder:
@@ -128,7 +140,7 @@ class NewWave:
                 report.scans.append(scanner.scan(Path(root)))
                 progress.scan_done(report.scans[-1])
             if embed:
-                report.embedded = Embedder(self.catalog, self.models,
+                report.embedded = Embedder(self.catalog, self.models, workers=self.workers,
                                            on_progress=progress.embedding).run()
                 progress.syncing()
                 self.indexes.sync()
@@ -152,26 +164,22 @@ class NewWave:
                 filters: TrackFilter | None = None) -> SearchResult:
         return self.engine.similar(track_id, limit=limit, offset=offset, filters=filters)
 
-    def by_audio(self, source: Path | BinaryIO, *, max_seconds: float | None = None,
+    def by_audio(self, source: Path | bytes, *, max_seconds: float | None = None,
                  limit: int = 10, offset: int = 0,
                  filters: TrackFilter | None = None) -> SearchResult:
-        """Tracks that sound like a recording (a file or an uploaded stream).
-        ``max_seconds``: a longer recording is refused (nothing past it is decoded)."""
-        from newwave.audio import decode
-
-        model = self.models.audio_model
-        rate = model.sample_rate
-        waveform = decode(source, rate, max_seconds=None if max_seconds is None
-                          else max_seconds + 1)
-        seconds = waveform.size / rate
+        """Tracks that sound like a recording (a file, or an upload's bytes), decoded and
+        embedded in a worker process. ``max_seconds``: a longer recording is refused
+        (nothing past it is decoded)."""
+        embedded = self.workers.embed(source, max_seconds=None if max_seconds is None
+                                      else max_seconds + 1)
+        seconds = embedded.seconds
         if max_seconds is not None and seconds > max_seconds:
             raise InvalidInput(f"the recording is longer than {max_seconds:.0f} s; send a "
                                "shorter snippet")
         if seconds < MIN_RECORDING_SECONDS:
             raise InvalidInput(f"the recording is {seconds:.1f} s long; record at least 3 s")
-        vector = model.embed_audio(waveform, rate)["audio"]
-        return self.engine.by_audio(vector, seconds, limit=limit, offset=offset,
-                                    filters=filters)
+        return self.engine.by_audio(embedded.vectors["audio"], seconds, limit=limit,
+                                    offset=offset, filters=filters)
 
     def find_track(self, text: str) -> int:
         """A track id from an id or words of its title (exactly one match)."""

@@ -71,5 +71,6 @@ async def _invalid_request(_: Request, exc: RequestValidationError) -> JSONRespo
 
 
 async def _newwave_error(_: Request, exc: NewWaveError) -> JSONResponse:
-    headers = {"Retry-After": "5"} if exc.http_status == 503 else None
+    headers = {"Retry-After": str(getattr(exc, "retry_after", 5))} \
+        if exc.http_status == 503 else None
     return JSONResponse({"error": str(exc)}, status_code=exc.http_status, headers=headers)

@@ -12,6 +12,10 @@ from newwave.api.schemas import HitOut, QueryLine, SearchOut, SummaryLine
 from newwave.search import SearchResult
 
 NDJSON = "application/x-ndjson"
+# What a search route answers: JSON (SearchOut), or NDJSON lines when asked for.
+SEARCH_RESPONSES: dict[int | str, dict] = {200: {"content": {NDJSON: {}}, "description": (
+    "JSON, or NDJSON with `Accept: application/x-ndjson`: a query line, one line per hit, "
+    "a summary line")}}
 
 
 class ApiError(HTTPException):

@@ -173,7 +173,7 @@ class SearchEngine:
         _check_page(limit, offset)
         track = self.catalog.track(track_id)
         if track is None or track.missing_since is not None:
-            raise TrackNotFound(f"no track with id {track_id} in the library")
+            raise TrackNotFound(f"no track with id {track_id}")
         vector = self.indexes.track_vectors("audio", [track_id]).get(track_id)
         if vector is None:
             raise SearchError(f"track {track_id} ({track.title}) has no audio vector yet; "

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 from typing import Annotated
 
 from fastapi import APIRouter, File, UploadFile
@@ -10,7 +9,7 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from newwave.api.deps import Accept, Filters, Limit, Offset, Q, Service
-from newwave.api.responses import NDJSON, ApiError, search_answer
+from newwave.api.responses import NDJSON, SEARCH_RESPONSES, ApiError, search_answer
 from newwave.api.schemas import ErrorOut, SearchOut
 
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
@@ -19,7 +18,7 @@ MAX_RECORDING_SECONDS = 120.0
 router = APIRouter(prefix="/search", tags=["search"])
 
 
-@router.get("/audio", response_model=SearchOut)
+@router.get("/audio", response_model=SearchOut, responses=SEARCH_RESPONSES)
 def search_audio(service: Service, q: Q, filters: Filters, limit: Limit = 10,
                  offset: Offset = 0, accept: Accept = "") -> Response:
     """Tracks by how they sound. JSON, or NDJSON with ``Accept: application/x-ndjson``."""
@@ -27,7 +26,7 @@ def search_audio(service: Service, q: Q, filters: Filters, limit: Limit = 10,
     return search_answer(result, limit, offset, NDJSON in accept)
 
 
-@router.get("/lyrics", response_model=SearchOut)
+@router.get("/lyrics", response_model=SearchOut, responses=SEARCH_RESPONSES)
 def search_lyrics(service: Service, q: Q, filters: Filters, limit: Limit = 10,
                   offset: Offset = 0, accept: Accept = "") -> Response:
     """Tracks by what their lyrics are about."""
@@ -45,7 +44,8 @@ def search_combined(service: Service, q: Q, filters: Filters, limit: Limit = 10,
     return search_answer(result, limit, offset, accept.strip() != "application/json")
 
 
-@router.post("/by-audio", response_model=SearchOut, responses={413: {"model": ErrorOut}})
+@router.post("/by-audio", response_model=SearchOut,
+             responses={**SEARCH_RESPONSES, 413: {"model": ErrorOut}})
 async def search_by_audio(service: Service, filters: Filters, file: Annotated[UploadFile, File(
         description="A recording: webm/opus, ogg, mp4/aac, wav, mp3, flac")],
         limit: Limit = 10, offset: Offset = 0, accept: Accept = "") -> Response:
@@ -56,8 +56,9 @@ async def search_by_audio(service: Service, filters: Filters, file: Annotated[Up
         if len(data) > MAX_UPLOAD_BYTES:
             raise ApiError(413, f"upload is over {MAX_UPLOAD_BYTES // (1 << 20)} MB; "
                                 "send a shorter recording")
-    # Decoding and embedding take CPU seconds: never on the event loop.
+    # Decoding and embedding take CPU seconds: in a worker process, waited for off the
+    # event loop (a full worker queue answers 503 with Retry-After).
     result = await run_in_threadpool(
-        service.by_audio, io.BytesIO(bytes(data)), max_seconds=MAX_RECORDING_SECONDS,
+        service.by_audio, bytes(data), max_seconds=MAX_RECORDING_SECONDS,
         limit=limit, offset=offset, filters=filters)
     return search_answer(result, limit, offset, NDJSON in accept)

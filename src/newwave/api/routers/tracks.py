@@ -12,7 +12,7 @@ from fastapi.responses import FileResponse, Response
 from PIL import Image
 
 from newwave.api.deps import Accept, Filters, Limit, Offset, Service, TrackId
-from newwave.api.responses import NDJSON, ApiError, search_answer
+from newwave.api.responses import NDJSON, SEARCH_RESPONSES, ApiError, search_answer
 from newwave.api.schemas import SearchOut, TrackDetail, TrackOut
 from newwave.catalog import Catalog, Track
 
@@ -39,7 +39,7 @@ def get_track(service: Service, track_id: TrackId) -> TrackDetail:
                        bpm=track.bpm, lyrics=lyrics.text if lyrics else None)
 
 
-@router.get("/{track_id}/similar", response_model=SearchOut)
+@router.get("/{track_id}/similar", response_model=SearchOut, responses=SEARCH_RESPONSES)
 def similar(service: Service, track_id: TrackId, filters: Filters, limit: Limit = 10,
             offset: Offset = 0, accept: Accept = "") -> Response:
     result = service.similar(track_id, limit=limit, offset=offset, filters=filters)
