@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -99,9 +100,6 @@ def live_server(tmp_path_factory: pytest.TempPathFactory, synthetic_library_temp
     import shutil
     import subprocess
     import sys
-    import time
-
-    import httpx
 
     base = tmp_path_factory.mktemp("live")
     library = base / "library"
@@ -111,28 +109,41 @@ def live_server(tmp_path_factory: pytest.TempPathFactory, synthetic_library_temp
            CRASH_MARKER_ENV: CRASH_MARKER}
     subprocess.run([sys.executable, "-m", "newwave.cli", "index", str(library)], env=env,
                    check=True, capture_output=True, timeout=600)
-    port = free_port()
-    log = open(base / "server.log", "wb")
-    server = subprocess.Popen([sys.executable, "-m", "newwave.cli", "serve", "--port", str(port)],
-                              env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if server.poll() is not None or time.monotonic() > deadline:
-            server.kill()
-            raise RuntimeError(f"server did not start: {(base / 'server.log').read_text()}")
-        time.sleep(0.3)
-    try:
+    with serving(env, base / "server.log") as url:
         yield url, base / "data", library
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-        log.close()
+
+
+@contextmanager
+def serving(env: dict[str, str], log_path: Path) -> Iterator[str]:
+    """A real `newwave serve` process on a free loopback port, until the block ends;
+    yields its base URL once /health answers."""
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    port = free_port()
+    with open(log_path, "wb") as log:
+        server = subprocess.Popen([sys.executable, "-m", "newwave.cli", "serve", "--port",
+                                   str(port)], env=env, stdout=log, stderr=subprocess.STDOUT)
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if server.poll() is not None or time.monotonic() > deadline:
+                server.kill()
+                raise RuntimeError(f"server did not start: {log_path.read_text()}")
+            time.sleep(0.3)
+        try:
+            yield url
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
 
 
 @pytest.fixture(scope="session")
@@ -175,35 +186,10 @@ def secured_server(tmp_path_factory: pytest.TempPathFactory, live_server):
     password (`newwave serve --password`). Yields (base URL, data dir)."""
     import os
     import shutil
-    import subprocess
-    import sys
-    import time
-
-    import httpx
 
     _, data_dir, _ = live_server
     base = tmp_path_factory.mktemp("secured")
     shutil.copytree(data_dir, base / "data")
     env = {**os.environ, "NEWWAVE_DATA_DIR": str(base / "data"), "NEWWAVE_PASSWORD": PASSWORD}
-    port = free_port()
-    log = open(base / "server.log", "wb")
-    server = subprocess.Popen([sys.executable, "-m", "newwave.cli", "serve", "--port", str(port)],
-                              env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if server.poll() is not None or time.monotonic() > deadline:
-            server.kill()
-            raise RuntimeError(f"server did not start: {(base / 'server.log').read_text()}")
-        time.sleep(0.3)
-    try:
+    with serving(env, base / "server.log") as url:
         yield url, base / "data"
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-        log.close()
