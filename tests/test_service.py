@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from dataclasses import replace
 import subprocess
 import sys
 from pathlib import Path
@@ -141,8 +142,8 @@ def test_api_maps_unavailable_to_503(tmp_path: Path) -> None:
         response = client.get("/search/lyrics", params={"q": "love"})
         assert response.status_code == 503 and response.headers["retry-after"] == "5"
         assert "no-model" in response.json()["error"]
-    broken = Settings.load(data_dir=tmp_path / "data2")
-    broken = type(broken)(**{**vars(broken), "fusion_model": str(tmp_path / "missing.pt")})
+    broken = replace(Settings.load(data_dir=tmp_path / "data2"),
+                     fusion_model=str(tmp_path / "missing.pt"))
     with TestClient(create_app(broken)) as client:
         response = client.get("/search/combined", params={"q": "calm piano"})
         assert response.status_code == 503 and "missing.pt" in response.json()["error"]

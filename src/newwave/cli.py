@@ -6,12 +6,10 @@ them, so ``newwave --help`` and ``newwave library ...`` answer at once.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import inspect
 import typing
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -82,12 +80,6 @@ def main(
                             audio_model=audio_model)
 
 
-@contextmanager
-def _service(ctx: typer.Context) -> Iterator[NewWave]:
-    with NewWave.open(ctx.obj) as service:
-        yield service
-
-
 def _fail(message: str) -> typing.NoReturn:
     err_console.print(f"[bold red]error:[/] {message}")
     raise typer.Exit(1)
@@ -96,21 +88,20 @@ def _fail(message: str) -> typing.NoReturn:
 def filter_options(command: Callable[..., None]) -> Callable[..., None]:
     """Give a command one option per ``TrackFilter`` field (built from the field's own
     definition, as the API's query parameters are) and pass them as ``filters=``."""
-    hints = typing.get_type_hints(TrackFilter)
-    names = [f.name for f in dataclasses.fields(TrackFilter)]
+    filter_options = TrackFilter.options()
     own = [p for p in inspect.signature(command).parameters.values() if p.name != "filters"]
     options = []
-    for f in dataclasses.fields(TrackFilter):
-        meta = f.metadata
-        declared = [meta["flag"]] if meta["flag"] else []
-        option = typer.Option(*declared, help=meta["help"], min=meta["ge"], max=meta["le"],
-                              show_default=False)
-        options.append(inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=None,
-                                         annotation=Annotated[hints[f.name], option]))
+    for option in filter_options:
+        declared = [option.flag] if option.flag else []
+        typer_option = typer.Option(*declared, help=option.help, min=option.ge, max=option.le,
+                                    show_default=False)
+        options.append(inspect.Parameter(option.name, inspect.Parameter.KEYWORD_ONLY,
+                                         default=None,
+                                         annotation=Annotated[option.type, typer_option]))
 
     @functools.wraps(command)
     def run(**values: Any) -> None:
-        filters = TrackFilter(**{name: values.pop(name) for name in names})
+        filters = TrackFilter(**{o.name: values.pop(o.name) for o in filter_options})
         command(filters=filters, **values)
 
     own_hints = typing.get_type_hints(command, include_extras=True)
@@ -206,7 +197,7 @@ def index(
         help="Only update the catalog; compute no vectors.")] = False,
 ) -> None:
     """Scan music folders into the catalog and embed new tracks (incremental, resumable)."""
-    with _service(ctx) as service:
+    with NewWave.open(ctx.obj) as service:
         _update(service, paths, verify=verify, embed=not scan_only)
 
 
@@ -217,7 +208,7 @@ def models(ctx: typer.Context) -> None:
     console.print(f"text encoder: [bold]{settings.text_model}[/]  (lyrics, and text queries)")
     console.print(f"audio model:  [bold]{settings.audio_model}[/]  (sound; choices: "
                   f"{AUDIO_MODEL_CHOICES})")
-    with _service(ctx) as service:
+    with NewWave.open(ctx.obj) as service:
         counts = service.catalog.vector_counts()
         spaces = service.catalog.vector_spaces()
         table = Table("kind", "model", "version", "dim", "tracks with vectors")
@@ -279,7 +270,7 @@ def search(
     """Find tracks by a description (or, with --audio, by a recording)."""
     if (query is None) == (audio is None):
         _fail("give a text query or --audio FILE (one of the two)")
-    with _service(ctx) as service:
+    with NewWave.open(ctx.obj) as service:
         if audio is not None:
             result = service.by_audio(audio, limit=limit, offset=offset, filters=filters)
         else:
@@ -296,7 +287,7 @@ def similar(
     limit: LimitOpt = 10, offset: OffsetOpt = 0, filters: TrackFilter = TrackFilter(),
 ) -> None:
     """Tracks that sound like the given one."""
-    with _service(ctx) as service:
+    with NewWave.open(ctx.obj) as service:
         _print_result(service.similar(service.find_track(track), limit=limit, offset=offset,
                                       filters=filters))
 
@@ -499,7 +490,7 @@ def library_list(
     missing: Annotated[bool, typer.Option(help="Include tracks whose files are gone.")] = False,
 ) -> None:
     """List catalogued tracks."""
-    with _service(ctx) as service:
+    with NewWave.open(ctx.obj) as service:
         catalog = service.catalog
         tracks = catalog.tracks(include_missing=missing, limit=limit, offset=offset)
         table = Table("id", "title", "artist", "album", "length", "format", "lyrics", "cover")
@@ -516,7 +507,7 @@ def library_list(
 @library_app.command("stats")
 def library_stats(ctx: typer.Context) -> None:
     """Summarise the catalog."""
-    with _service(ctx) as service:
+    with NewWave.open(ctx.obj) as service:
         _print_stats(service)
 
 
@@ -538,7 +529,7 @@ def _print_stats(service: NewWave) -> None:
 @library_app.command("errors")
 def library_errors(ctx: typer.Context) -> None:
     """Files that could not be catalogued or embedded, and why."""
-    with _service(ctx) as service:
+    with NewWave.open(ctx.obj) as service:
         rows = [(e.path, "scan", e.error) for e in service.catalog.errors()]
         rows += [(path, f"embed {space}", error)
                  for path, space, error in service.catalog.embed_failures()]
@@ -573,7 +564,7 @@ def demo(
                                log=lambda line: console.print(f"[dim]{line}[/]"))
     console.print(f"Demo library ({built.source}{', already built' if built.reused else ''}): "
                   f"{built.folder}")
-    with _service(ctx) as service:
+    with NewWave.open(ctx.obj) as service:
         _update(service, [built.folder])
         _print_stats(service)
 

@@ -147,13 +147,6 @@ class NewWave:
                 report.index_sizes = self.indexes.sizes()
         return report
 
-    def rescan(self, progress: UpdateProgress | None = None) -> UpdateReport:
-        """``update`` over every folder the library already has."""
-        roots = [Path(root) for root in self.catalog.roots()]
-        if not roots:
-            raise InvalidInput("no library folder yet; run `newwave index FOLDER` first")
-        return self.update(roots, progress=progress)
-
     # -- searching ------------------------------------------------------------------------
 
     def search(self, query: str, mode: Mode = "combined", *, limit: int = 10, offset: int = 0,

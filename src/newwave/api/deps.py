@@ -3,7 +3,6 @@ from ``TrackFilter``'s own field definitions (the CLI builds its options from th
 
 from __future__ import annotations
 
-import dataclasses
 import inspect
 import typing
 from typing import Annotated
@@ -21,15 +20,13 @@ def get_service(request: Request) -> NewWave:
 
 
 def _filter_dependency() -> typing.Callable[..., TrackFilter]:
-    hints = typing.get_type_hints(TrackFilter)
     parameters = []
-    for f in dataclasses.fields(TrackFilter):
-        meta = f.metadata
-        query = Query(description=meta["help"], ge=meta["ge"], le=meta["le"],
-                      max_length=200 if hints[f.name] == str | None else None)
-        parameters.append(inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY,
+    for option in TrackFilter.options():
+        query = Query(description=option.help, ge=option.ge, le=option.le,
+                      max_length=200 if option.type == str | None else None)
+        parameters.append(inspect.Parameter(option.name, inspect.Parameter.KEYWORD_ONLY,
                                             default=None,
-                                            annotation=Annotated[hints[f.name], query]))
+                                            annotation=Annotated[option.type, query]))
 
     def track_filter(**values: typing.Any) -> TrackFilter:
         return TrackFilter(**values)

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from newwave.catalog import JobProgress
 from newwave.errors import Conflict
 from newwave.library import ScanProgress
 from newwave.service import NewWave, UpdateProgress
+
+if TYPE_CHECKING:
+    from newwave.indexer import EmbedProgress
 
 
 class JobAlreadyRunning(Conflict):
@@ -30,7 +34,7 @@ class _JobProgress(UpdateProgress):
     def scanned(self, update: ScanProgress) -> None:
         self.job.update(update.done, update.total, f"scanning {self.root}: {update.path.name}")
 
-    def embedding(self, update) -> None:  # EmbedProgress
+    def embedding(self, update: EmbedProgress) -> None:
         self.job.update(update.done, update.total,
                         f"embedding {update.stage}: {update.track.title}")
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import typing
+from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
 import numpy as np
@@ -139,6 +140,18 @@ class StoredVectors:
     matrix: np.ndarray  # [rows, dim] float32
 
 
+@dataclass(frozen=True)
+class FilterOption:
+    """One ``TrackFilter`` field as a front end offers it."""
+
+    name: str
+    type: Any  # the field's type, e.g. ``int | None``
+    help: str
+    ge: float | None  # bounds: no out-of-range number reaches SQLite
+    le: float | None
+    flag: str | None  # the CLI's flag pair, for booleans
+
+
 def _condition(help: str, *, ge: float | None = None, le: float | None = None,
                flag: str | None = None) -> Any:
     """A filter field. Its metadata is the single definition of the option that the CLI
@@ -161,6 +174,12 @@ class TrackFilter:
     max_duration: float | None = _condition("At most this many seconds long.", ge=0, le=1e7)
     has_lyrics: bool | None = _condition("Only tracks with (or without) lyrics.",
                                          flag="--has-lyrics/--no-lyrics")
+
+    @classmethod
+    def options(cls) -> list[FilterOption]:
+        """Each field as the option the CLI and the API offer for it."""
+        hints = typing.get_type_hints(cls)
+        return [FilterOption(f.name, hints[f.name], **f.metadata) for f in fields(cls)]
 
     @property
     def active(self) -> bool:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from newwave.catalog import Catalog, VectorKind, VectorSpace
+from newwave.catalog import Catalog, StoredVectors, VectorKind, VectorSpace
 from newwave.index.faiss_index import DEFAULT_APPROXIMATE_FROM, SyncReport, VectorIndex
 from newwave.models.base import ModelInfo, l2_normalize
 
@@ -84,6 +84,6 @@ class IndexSet:
             pooled[int(track_id)] = l2_normalize(stored.matrix[stored.track_ids == track_id].mean(0))
         return pooled
 
-    def window_vectors(self, kind: VectorKind, track_ids: list[int]):
+    def window_vectors(self, kind: VectorKind, track_ids: list[int]) -> StoredVectors:
         """Every stored vector (window) of the tracks, as the catalog holds them."""
         return self.catalog.vectors(self.space(kind), track_ids)

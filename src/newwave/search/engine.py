@@ -35,7 +35,7 @@ from newwave.catalog import Catalog, Track, TrackFilter, VectorKind
 from newwave.errors import InvalidInput, NotFound
 from newwave.index import IndexSet, track_ids_of
 from newwave.models.base import QueryVector
-from newwave.models.query import EncodedQuery, QueryEncoder
+from newwave.models.query import QueryEncoder
 from newwave.search.rank_fusion import Ranking, reciprocal_rank_fusion
 
 if TYPE_CHECKING:
@@ -93,14 +93,8 @@ class SearchEngine:
         if mode not in MODES:
             raise SearchError(f"unknown mode {mode!r}; use one of {', '.join(MODES)}")
         _check_page(limit, offset)
+        # Concurrent searches share model calls inside the encoder (micro-batching).
         encoded = self.queries.encode(query, meaning=mode != "audio", sound=mode != "lyrics")
-        return self.search_encoded(encoded, mode, limit=limit, offset=offset, filters=filters,
-                                   started=started)
-
-    def search_encoded(self, encoded: EncodedQuery, mode: Mode, *, limit: int, offset: int,
-                       filters: TrackFilter | None, started: float | None = None) -> SearchResult:
-        """``search`` for a query already encoded (the service batches encodings)."""
-        started = time.perf_counter() if started is None else started
         allowed = self._allowed(filters)
         want = max(offset + limit, self.candidates if mode == "combined" else 0)
         notes: list[str] = []
@@ -121,7 +115,7 @@ class SearchEngine:
         page = ranking[offset:offset + limit]
         signals = self._signal_scores([t for t, _ in page], sound, meaning)
         hits = self._hits(page, offset, fused_by, signals, sound.note if sound else None)
-        return SearchResult(mode, encoded.text, hits, len(ranking), notes, _ms(started))
+        return SearchResult(mode, query, hits, len(ranking), notes, _ms(started))
 
     def _fuse(self, rankings: dict[str, Ranking], sound: QueryVector | None,
               meaning: np.ndarray, needed: int, notes: list[str]) -> tuple[Ranking, str]:
