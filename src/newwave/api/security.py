@@ -13,6 +13,10 @@
   signed with a local key); API clients may send HTTP Basic credentials. The password
   is stored encrypted with a local key (both files mode 0600), not hashed, because the
   Subsonic token scheme needs the password itself to check ``md5(password + salt)``.
+- **Sign-in rate limit**: per client address (IPv6 by its /64), failed password checks
+  (``POST /login`` and HTTP Basic) are counted over a sliding window; past the limit the
+  address gets 429 with ``Retry-After``, and its passwords are not checked at all until
+  the window has room again. A success clears the address's count.
 - **Security headers** on every answer: a CSP without inline script, nosniff,
   no-referrer, no framing.
 """
@@ -25,11 +29,15 @@ import hashlib
 import hmac
 import ipaddress
 import json
+import math
 import os
 import secrets
 import socket
+import threading
 import time
-from dataclasses import dataclass
+from collections import OrderedDict, deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -54,6 +62,10 @@ SECURITY_HEADERS = [
     (b"x-frame-options", b"DENY"),
 ]
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# Sign-in rate limit: this many failed password checks per client address in the window.
+LOGIN_MAX_FAILURES = 5
+LOGIN_WINDOW_SECONDS = 300.0
+LOGIN_MAX_CLIENTS = 4096  # addresses remembered at once (memory bound)
 
 
 class CredentialsError(Unavailable):
@@ -111,11 +123,124 @@ def _write_private(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
+class TooManyFailures(Exception):
+    """Too many failed sign-ins from one client address; try again after
+    ``retry_after`` seconds."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"too many failed sign-ins from this address; try again in "
+                         f"{retry_after} s")
+        self.retry_after = retry_after
+
+
+class LoginLimiter:
+    """Failed password checks per client, over a sliding window of ``window`` seconds.
+
+    A client with ``max_failures`` failures in the window is *blocked* until the oldest
+    of them leaves it. Memory is bounded: at most ``max_failures`` times for each of at
+    most ``max_clients`` clients, whatever the number of addresses an attacker rotates
+    through. Clients whose failures have all expired are forgotten first; when every
+    remembered client is still live, failures from the others are counted together in
+    one overflow bucket, and while that bucket is full, clients that are not remembered
+    are blocked too (a distributed guesser gets ``max_failures`` guesses per window for
+    all its extra addresses together, instead of evicting its own records; signed-in
+    sessions are unaffected). Thread-safe: the login route runs in a thread pool, the
+    Basic check on the event loop.
+    """
+
+    def __init__(self, max_failures: int = LOGIN_MAX_FAILURES,
+                 window: float = LOGIN_WINDOW_SECONDS, max_clients: int = LOGIN_MAX_CLIENTS,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        if max_failures < 1 or window <= 0 or max_clients < 1:
+            raise ValueError("max_failures, window and max_clients must be positive")
+        self.max_failures = max_failures
+        self.window = window
+        self.max_clients = max_clients
+        self.clock = clock
+        # Each client's failure times, in order of their last failure (oldest first).
+        self._failures: OrderedDict[str, deque[float]] = OrderedDict()
+        self._overflow: deque[float] = deque(maxlen=max_failures)
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        """How many clients are remembered."""
+        return len(self._failures)
+
+    def check(self, client: str) -> None:
+        """Raise :class:`TooManyFailures` when ``client`` may not try a password now."""
+        with self._lock:
+            now = self.clock()
+            times = self._live(client, now)
+            if times is None:
+                self._expire(self._overflow, now)
+                times = self._overflow
+            if len(times) >= self.max_failures:
+                wait = times[0] + self.window - now
+                raise TooManyFailures(max(1, math.ceil(wait)))
+
+    def failed(self, client: str) -> None:
+        with self._lock:
+            now = self.clock()
+            times = self._live(client, now)
+            if times is None:
+                self._forget_expired(now)
+                if len(self._failures) >= self.max_clients:
+                    self._overflow.append(now)
+                    return
+                times = self._failures[client] = deque(maxlen=self.max_failures)
+            times.append(now)
+            self._failures.move_to_end(client)
+
+    def succeeded(self, client: str) -> None:
+        with self._lock:
+            self._failures.pop(client, None)
+
+    def _live(self, client: str, now: float) -> deque[float] | None:
+        """The client's failures still in the window, or None (then forgotten)."""
+        times = self._failures.get(client)
+        if times is None:
+            return None
+        self._expire(times, now)
+        if not times:
+            del self._failures[client]
+            return None
+        return times
+
+    def _expire(self, times: deque[float], now: float) -> None:
+        while times and times[0] <= now - self.window:
+            times.popleft()
+
+    def _forget_expired(self, now: float) -> None:
+        # In order of the last failure, so the expired clients are at the front.
+        while self._failures:
+            oldest, times = next(iter(self._failures.items()))
+            if times[-1] > now - self.window:
+                break
+            del self._failures[oldest]
+
+
+def client_key(address: str | None) -> str:
+    """Whom the rate limit counts: the client's IP address, an IPv6 client by its /64
+    (one host usually holds a whole /64), an IPv4-mapped IPv6 address as IPv4."""
+    if not address:
+        return "unknown"
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network(f"{ip}/64", strict=False))
+    return str(ip)
+
+
 @dataclass(frozen=True)
 class AccessPolicy:
     allowed_hosts: frozenset[str]  # host names (without port) besides IP literals
     credentials: Credentials | None  # None: no sign-in required
     session_key: bytes = b""
+    limiter: LoginLimiter = field(default_factory=LoginLimiter, compare=False, repr=False)
 
     @classmethod
     def for_bind(cls, bind_host: str, *, credentials: Credentials | None,
@@ -156,11 +281,27 @@ class AccessPolicy:
         return hmac.new(key, payload.encode("utf-8"), hashlib.sha256).hexdigest()
 
     def password_matches(self, user: str, password: str) -> bool:
-        return self.credentials is not None and \
-            hmac.compare_digest(user.encode(), self.credentials.user.encode()) and \
-            hmac.compare_digest(password.encode(), self.credentials.password.encode())
+        """Constant time: both names and both passwords are compared as SHA-256 digests
+        (equal lengths), and both comparisons always run."""
+        if self.credentials is None:
+            return False
+        user_ok = hmac.compare_digest(_digest(user), _digest(self.credentials.user))
+        password_ok = hmac.compare_digest(_digest(password),
+                                          _digest(self.credentials.password))
+        return user_ok & password_ok
 
-    def basic_auth_valid(self, header: str) -> bool:
+    def sign_in(self, client: str, user: str, password: str) -> bool:
+        """Check a password for ``client`` (see :func:`client_key`) under the rate limit:
+        :class:`TooManyFailures` without checking it when the client is blocked; a
+        failure is counted, a success clears the count."""
+        self.limiter.check(client)
+        if self.password_matches(user, password):
+            self.limiter.succeeded(client)
+            return True
+        self.limiter.failed(client)
+        return False
+
+    def basic_auth_valid(self, header: str, client: str = "unknown") -> bool:
         scheme, _, encoded = header.partition(" ")
         if scheme.lower() != "basic":
             return False
@@ -168,7 +309,7 @@ class AccessPolicy:
             user, _, password = base64.b64decode(encoded).decode("utf-8").partition(":")
         except (binascii.Error, UnicodeDecodeError):
             return False
-        return self.password_matches(user, password)
+        return self.sign_in(client, user, password)
 
 
 class AccessMiddleware:
@@ -185,7 +326,10 @@ class AccessMiddleware:
             return
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         host = headers.get("host", "")
-        refusal = self._refusal(scope, headers, host)
+        try:
+            refusal = self._refusal(scope, headers, host)
+        except TooManyFailures as exc:
+            refusal = 429, str(exc), [(b"retry-after", str(exc.retry_after).encode())]
         if refusal is not None:
             await _send_json(send, *refusal)
             return
@@ -206,15 +350,17 @@ class AccessMiddleware:
             return 403, "cross-origin request refused", []
         path = scope["path"]
         if self.policy.credentials is None or path in PUBLIC_PATHS or \
-                self._signed_in(headers):
+                self._signed_in(scope, headers):
             return None
         if scope["method"] == "GET" and "text/html" in headers.get("accept", ""):
             return 303, "sign in first", [(b"location", b"/login")]
         return 401, "sign in first (POST /login, or HTTP Basic credentials)", []
 
-    def _signed_in(self, headers: dict[str, str]) -> bool:
+    def _signed_in(self, scope: Scope, headers: dict[str, str]) -> bool:
+        """Raises :class:`TooManyFailures` for Basic credentials from a blocked client."""
         if "authorization" in headers:
-            return self.policy.basic_auth_valid(headers["authorization"])
+            client = client_key((scope.get("client") or (None,))[0])
+            return self.policy.basic_auth_valid(headers["authorization"], client)
         cookie = _cookie(headers.get("cookie", ""), SESSION_COOKIE)
         return cookie is not None and self.policy.session_valid(cookie)
 
@@ -233,6 +379,10 @@ def _same_origin(headers: dict[str, str], host: str) -> bool:
     if source == "null":
         return False
     return urlsplit(source).netloc.lower() == host.lower()
+
+
+def _digest(text: str) -> bytes:
+    return hashlib.sha256(text.encode("utf-8")).digest()
 
 
 def _strip_port(host: str) -> str:
