@@ -97,3 +97,84 @@ def test_escape_character_itself_matches_literally(tmp_path: Path) -> None:
         cat.save_track(TrackRecord(path="/m/y.flac", root_id=None, content_hash="y", size=1,
                                    mtime_ns=1, format="flac", title="y", artist="Whamm"), None)
         assert cat.filter_track_ids(TrackFilter(artist="m!")) == {bang}
+
+
+# -- conditions on measured descriptors (tempo, key) ---------------------------------------
+
+# title: (bpm, key as the analyser spelled it, mode); None: the track has no descriptors row
+MEASURED = {
+    "Slow Minor": (70.0, "A", "minor"),
+    "Mid Major": (120.0, "Db", "major"),  # stored as C#: the catalog's one spelling
+    "Fast Minor": (174.0, "F#", "minor"),
+    "No Pulse": (None, "A#", "major"),  # a key but no tempo (stored as Bb)
+    "Unmeasured": None,  # indexed before descriptors, or not yet analysed
+}
+
+
+@pytest.fixture(scope="module")
+def measured(tmp_path_factory: pytest.TempPathFactory):
+    from newwave.catalog.models import TrackDescriptors
+
+    with Catalog(tmp_path_factory.mktemp("descriptors") / "catalog.sqlite") as cat:
+        ids = {}
+        for title in [*MEASURED, "Failed", "Stale", "Gone"]:
+            ids[title] = cat.save_track(TrackRecord(
+                path=f"/music/{title}.flac", root_id=None, content_hash=title, size=1,
+                mtime_ns=1, format="flac", title=title), None)
+        a_minor_120 = {"bpm": 120.0, "key": "A", "mode": "minor"}
+        rows = {title: dict(zip(("bpm", "key", "mode"), values))
+                for title, values in MEASURED.items() if values is not None}
+        rows |= {"Stale": a_minor_120, "Gone": a_minor_120}
+        for title, values in rows.items():
+            cat.put_descriptors(TrackDescriptors(track_id=ids[title], analyser="librosa",
+                                                 analyser_version="test", **values), title)
+        cat.record_descriptor_failure(ids["Failed"], "Failed", "librosa", "test", "broken")
+        # Stale: the file changed after it was measured; its old values no longer count.
+        cat.save_track(TrackRecord(path="/music/Stale.flac", root_id=None,
+                                   content_hash="Stale v2", size=2, mtime_ns=2, format="flac",
+                                   title="Stale"), None, track_id=ids["Stale"])
+        cat.mark_missing([ids["Gone"]])
+        yield cat, ids
+
+
+ALL_MEASURED = set(MEASURED) | {"Failed", "Stale"}
+
+
+@pytest.mark.parametrize(("conditions", "expected"), [
+    # Bounds are inclusive; a track without a measured tempo fails any bound. Stale
+    # (measured 120 before its file changed) and Gone (missing) never pass.
+    ({"bpm_min": 120}, {"Mid Major", "Fast Minor"}),
+    ({"bpm_min": 120.5}, {"Fast Minor"}),
+    ({"bpm_max": 120}, {"Slow Minor", "Mid Major"}),
+    ({"bpm_max": 119.5}, {"Slow Minor"}),
+    ({"bpm_min": 70, "bpm_max": 174}, {"Slow Minor", "Mid Major", "Fast Minor"}),
+    ({"bpm_min": 175}, set()),
+    # A key with a mode matches that mode; without one, either mode.
+    ({"key": "A minor"}, {"Slow Minor"}),
+    ({"key": "Am"}, {"Slow Minor"}),
+    ({"key": "a"}, {"Slow Minor"}),
+    ({"key": "A major"}, set()),
+    # Enharmonic spellings are one key: Db = C#, Gb = F#, A# = Bb.
+    ({"key": "C#"}, {"Mid Major"}),
+    ({"key": "Db major"}, {"Mid Major"}),
+    ({"key": "c#m"}, set()),
+    ({"key": "Gbm"}, {"Fast Minor"}),
+    ({"key": "F# minor"}, {"Fast Minor"}),
+    ({"key": "Bb"}, {"No Pulse"}),
+    ({"key": "a# major"}, {"No Pulse"}),
+    # An empty key does not filter; conditions combine with AND.
+    ({"key": ""}, ALL_MEASURED),
+    ({"bpm_min": 100, "key": "F#"}, {"Fast Minor"}),
+    ({"bpm_max": 100, "key": "F#"}, set()),
+])
+def test_descriptor_conditions_select_exactly_their_tracks(measured, conditions,
+                                                           expected) -> None:
+    assert passing(measured, **conditions) == expected
+
+
+@pytest.mark.parametrize("key", ["H", "A dorian", "Amm", "sharp", "12", "C##"])
+def test_a_key_that_is_not_a_key_is_refused_with_the_accepted_forms(key: str) -> None:
+    from newwave.errors import InvalidInput
+
+    with pytest.raises(InvalidInput, match=r"is not a key; give a tonic A-G .* 'Am'"):
+        TrackFilter(key=key)

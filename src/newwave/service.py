@@ -134,6 +134,8 @@ class NewWave:
         progress = progress or UpdateProgress()
         report = UpdateReport()
         with self._update_lock:
+            # A run killed earlier (SIGKILL, power loss) left its jobs "running".
+            self.catalog.interrupt_orphaned_jobs()
             for root in roots:
                 progress.scanning(Path(root))
                 scanner = Scanner(self.catalog, verify=verify, on_progress=progress.scanned)

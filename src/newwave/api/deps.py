@@ -23,7 +23,8 @@ def _filter_dependency() -> typing.Callable[..., TrackFilter]:
     parameters = []
     for option in TrackFilter.options():
         query = Query(description=option.help, ge=option.ge, le=option.le,
-                      max_length=200 if option.type == str | None else None)
+                      max_length=200 if option.type == str | None else None,
+                      pattern=option.pattern)
         parameters.append(inspect.Parameter(option.name, inspect.Parameter.KEYWORD_ONLY,
                                             default=None,
                                             annotation=Annotated[option.type, query]))

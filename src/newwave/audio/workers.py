@@ -8,10 +8,11 @@ a task is replaced and the task retried once in a fresh worker (so an external k
 loses nothing); a file that crashes its worker twice raises :class:`WorkerCrashed`,
 an :class:`AudioDecodeError` whose reason reads "decoder crashed: signal 11 (SIGSEGV)".
 
-Each call takes an idle worker for its whole run (waiting for one), so decoding and
-embedding happen in the same process and the waveform never crosses the pipe. Workers
-start on first use (``spawn``: no fork of a threaded server), load the audio model on
-their first embed, ignore Ctrl+C (the caller decides), and end with the pool or at
+Each call takes an idle worker for its whole run (waiting for one), so decoding, embedding
+and measuring descriptors (tempo, key, loudness) happen in the same process, on one decode,
+and the waveform never crosses the pipe. Workers start on first use (``spawn``: no fork of
+a threaded server), load the audio model on their first embed and the descriptor analyser
+on their first analysis, ignore Ctrl+C (the caller decides), and end with the pool or at
 interpreter exit.
 
 Test hook: when the environment variable ``NEWWAVE_TEST_CRASH_MARKER`` is set (it is
@@ -41,6 +42,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from newwave.audio.decode import AudioDecodeError, decode
+from newwave.audio.descriptors import Analyser, AnalyserName, Analysis, load_analyser, measure
 from newwave.errors import Unavailable
 
 if TYPE_CHECKING:
@@ -83,11 +85,12 @@ class WorkersUnavailable(Unavailable):
 
 @dataclass(frozen=True)
 class EmbeddedAudio:
-    """What the audio model made of one file: its vectors per kind, and the seconds of
-    audio that were decoded (``max_seconds`` caps them)."""
+    """What the audio model made of one file: its vectors per kind, the seconds of audio
+    that were decoded (``max_seconds`` caps them), and its descriptors when asked for."""
 
     vectors: dict[VectorKind, np.ndarray]
     seconds: float
+    analysis: Analysis | None = None
 
 
 @dataclass(frozen=True)
@@ -151,15 +154,25 @@ class AudioWorkers:
                          _label(source, name), needs_model=False)
 
     def embed(self, source: AudioInput, *, max_seconds: float | None = None,
-              name: str | None = None) -> EmbeddedAudio:
+              name: str | None = None, analyser: AnalyserName | None = None) -> EmbeddedAudio:
         """Decode at the model's rate and embed, in one worker: the model's
-        ``embed_audio`` output per vector kind, and the decoded seconds."""
+        ``embed_audio`` output per vector kind, and the decoded seconds. With ``analyser``,
+        the same waveform's descriptors too (a failed analysis is returned, not raised)."""
         if self.audio_model is None:
             raise ValueError("AudioWorkers was created without an audio model; pass "
                              "audio_model='musicnn' (or a clap spec) to embed")
-        vectors, seconds = self._run(("embed", _portable_source(source), max_seconds),
-                                     _label(source, name), needs_model=True)
-        return EmbeddedAudio(vectors=vectors, seconds=seconds)
+        vectors, seconds, analysis = self._run(
+            ("embed", _portable_source(source), max_seconds, analyser),
+            _label(source, name), needs_model=True)
+        return EmbeddedAudio(vectors=vectors, seconds=seconds, analysis=analysis)
+
+    def analyse(self, source: AudioInput, sample_rate: int, analyser: AnalyserName, *,
+                name: str | None = None) -> Analysis:
+        """Decode at ``sample_rate`` and measure descriptors with ``analyser``, in a worker
+        (for tracks embedded before descriptors existed). Decoding errors raise; a failed
+        analysis is returned."""
+        return self._run(("analyse", _portable_source(source), sample_rate, analyser),
+                         _label(source, name), needs_model=False)
 
     def model_description(self) -> ModelDescription:
         """The audio model's sample rate and spaces, read from a worker (the caller need
@@ -418,6 +431,7 @@ def _serve(conn: Connection, threads: int) -> None:
     """The worker's loop: one task in, one answer out, until told to stop or orphaned."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C reaches the whole process group
     model: Any = None
+    analysers: dict[AnalyserName, Analyser] = {}  # loaded on first use, kept for the next file
     conn.send(("ready", os.getpid()))
     while True:
         try:
@@ -431,7 +445,7 @@ def _serve(conn: Connection, threads: int) -> None:
                 model = _load_model(task[1], threads)
                 answer: tuple[str, Any] = ("ok", None)
             else:
-                answer = ("ok", _perform(task, model))
+                answer = ("ok", _perform(task, model, analysers))
         except Exception as exc:  # sent back and re-raised in the caller
             answer = ("error", exc)
         try:
@@ -455,7 +469,8 @@ def _load_model(spec: str, threads: int) -> Any:
     return model
 
 
-def _perform(task: tuple[Any, ...], model: Any) -> Any:
+def _perform(task: tuple[Any, ...], model: Any,
+             analysers: dict[AnalyserName, Analyser]) -> Any:
     kind = task[0]
     if kind == "describe":
         return model.sample_rate, dict(model.spaces)
@@ -465,9 +480,21 @@ def _perform(task: tuple[Any, ...], model: Any) -> Any:
     if kind == "decode":
         return decode(opened, task[2], max_seconds=task[3])
     if kind == "embed":
-        waveform = decode(opened, model.sample_rate, max_seconds=task[2])
-        return model.embed_audio(waveform, model.sample_rate), waveform.size / model.sample_rate
+        rate, analyser = model.sample_rate, task[3]
+        waveform = decode(opened, rate, max_seconds=task[2])
+        analysis = None if analyser is None else _analyse(analysers, analyser, waveform, rate)
+        return model.embed_audio(waveform, rate), waveform.size / rate, analysis
+    if kind == "analyse":
+        rate, analyser = task[2], task[3]
+        return _analyse(analysers, analyser, decode(opened, rate), rate)
     raise ValueError(f"unknown audio worker task {kind!r}")
+
+
+def _analyse(analysers: dict[AnalyserName, Analyser], name: AnalyserName,
+             waveform: np.ndarray, sample_rate: int) -> Analysis:
+    if name not in analysers:
+        analysers[name] = load_analyser(name)  # an import failure is the pool's: it raises
+    return measure(analysers[name], waveform, sample_rate)
 
 
 def _crash_if_marked(source: str | bytes) -> None:

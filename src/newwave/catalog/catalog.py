@@ -31,18 +31,24 @@ from newwave.catalog.models import (
     Lyrics,
     ScanErrorRow,
     Track,
+    TrackDescriptors,
     TrackFilter,
     TrackRecord,
     StoredVectors,
     VectorKind,
     VectorSpace,
     VectorSpaceMismatch,
+    parse_key,
 )
 from newwave.catalog.schema import migrate
 
 _RECORD_COLUMNS = [f.name for f in fields(TrackRecord)]
 _IDS_PER_QUERY = 500  # well under SQLite's limit on bound variables
 _TRACK_COLUMNS = [f.name for f in fields(Track)]
+_DESCRIPTOR_COLUMNS = [f.name for f in fields(TrackDescriptors)]
+# A track's descriptors count while they were measured from its current content.
+_CURRENT_DESCRIPTORS = ("SELECT 1 FROM descriptors d WHERE d.track_id = tracks.id "
+                        "AND d.source_hash = tracks.content_hash AND d.error IS NULL")
 
 
 def connect(path: Path) -> sqlite3.Connection:
@@ -167,6 +173,16 @@ class Catalog:
         if filters.has_lyrics is not None:
             clauses.append(("" if filters.has_lyrics else "NOT ")
                            + "EXISTS (SELECT 1 FROM lyrics l WHERE l.track_id = tracks.id)")
+        # Descriptor conditions: a track without (current) descriptors passes none of them.
+        for clause, value in (("d.bpm >= ?", filters.bpm_min), ("d.bpm <= ?", filters.bpm_max)):
+            if value is not None:
+                clauses.append(f"EXISTS ({_CURRENT_DESCRIPTORS} AND {clause})")
+                params.append(value)
+        if filters.key:
+            tonic, mode = parse_key(filters.key)
+            clauses.append(f"EXISTS ({_CURRENT_DESCRIPTORS} AND d.key = ? "
+                           "AND (? IS NULL OR d.mode = ?))")
+            params += [tonic, mode, mode]
         rows = self._query(f"SELECT id FROM tracks WHERE {' AND '.join(clauses)}", params)
         return {r[0] for r in rows}
 
@@ -338,6 +354,62 @@ class Catalog:
                            "JOIN tracks t ON t.id = v.track_id WHERE t.missing_since IS NULL "
                            "GROUP BY v.space_id")
         return {r["space_id"]: r["n"] for r in rows}
+
+    # -- descriptors -----------------------------------------------------------------
+
+    def put_descriptors(self, descriptors: TrackDescriptors, source_hash: str) -> None:
+        """Store what was measured from the track's audio ``source_hash`` (replacing any
+        earlier values or failure). The key's spelling is normalised (``KEY_NAMES``)."""
+        values = {c: getattr(descriptors, c) for c in _DESCRIPTOR_COLUMNS}
+        if descriptors.key is not None:
+            values["key"] = parse_key(descriptors.key)[0]
+        self._put_descriptor_row({**values, "source_hash": source_hash, "error": None})
+
+    def record_descriptor_failure(self, track_id: int, source_hash: str, analyser: str,
+                                  analyser_version: str, error: str) -> None:
+        """The analyser could not measure this content; it is not retried until the file
+        changes or another analyser is used."""
+        self._put_descriptor_row({"track_id": track_id, "source_hash": source_hash,
+                                  "analyser": analyser, "analyser_version": analyser_version,
+                                  "error": error})
+
+    def _put_descriptor_row(self, values: dict[str, Any]) -> None:
+        columns = [*values, "analysed_at"]
+        with self.transaction() as conn:
+            conn.execute(f"INSERT OR REPLACE INTO descriptors ({', '.join(columns)}) "
+                         f"VALUES ({', '.join('?' * len(columns))})",
+                         [*values.values(), time.time()])
+
+    def descriptor_failures(self) -> list[tuple[str, str, str]]:
+        """(track path, analyser, error) of every track whose analysis failed."""
+        rows = self._query("SELECT t.path, d.analyser, d.error FROM descriptors d "
+                           "JOIN tracks t ON t.id = d.track_id WHERE d.error IS NOT NULL "
+                           "ORDER BY t.path")
+        return [(r["path"], r["analyser"], r["error"]) for r in rows]
+
+    def descriptors(self, track_ids: Iterable[int] | None = None) -> dict[int, TrackDescriptors]:
+        """Track id -> descriptors of present tracks (all, or of ``track_ids``) measured from
+        their current audio. Tracks not (yet) analysed, or whose analysis failed, are absent."""
+        sql = (f"SELECT {', '.join('d.' + c for c in _DESCRIPTOR_COLUMNS)} FROM descriptors d "
+               "JOIN tracks t ON t.id = d.track_id WHERE t.missing_since IS NULL "
+               "AND d.source_hash = t.content_hash AND d.error IS NULL {}")
+        if track_ids is None:
+            rows = self._query(sql.format(""))
+        else:
+            rows = self._query_ids(sql.format("AND d.track_id IN ({ids})"), track_ids)
+        return {row["track_id"]: TrackDescriptors(**dict(row)) for row in rows}
+
+    def tracks_needing_descriptors(self, analyser: str) -> list[Track]:
+        """Present tracks with no descriptors (nor a failure) from ``analyser`` for their
+        current audio: new and changed files, tracks indexed before descriptors existed,
+        and every track after a change of analyser."""
+        columns = ", ".join(f"t.{c}" for c in _TRACK_COLUMNS)
+        rows = self._query(
+            f"SELECT {columns} FROM tracks t WHERE t.missing_since IS NULL "
+            "AND NOT EXISTS (SELECT 1 FROM descriptors d WHERE d.track_id = t.id "
+            "  AND d.source_hash = t.content_hash AND d.analyser = ?) ORDER BY t.id",
+            (analyser,))
+        return [_track(r) for r in rows]
 
     # -- feedback ------------------------------------------------------------------
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 import typing
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
 import numpy as np
-from newwave.errors import Conflict
+
+from newwave.errors import Conflict, InvalidInput
 
 LyricsSource = Literal["embedded", "lrc", "txt"]
 CoverSource = Literal["embedded", "folder"]
@@ -15,6 +17,18 @@ TagsSource = Literal["tags", "filename", "mixed"]
 JobStatus = Literal["running", "done", "failed", "interrupted"]
 VectorKind = Literal["audio-text", "audio", "lyrics"]
 FeedbackKind = Literal["like", "dislike", "skip", "play"]
+KeyMode = Literal["major", "minor"]
+
+# How the catalog spells each pitch class (0 = C), whatever spelling a key came in.
+KEY_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
+_NATURALS = {"c": 0, "d": 2, "e": 4, "f": 5, "g": 7, "a": 9, "b": 11}
+_ACCIDENTALS = {"#": 1, "♯": 1, "sharp": 1, "b": -1, "♭": -1, "flat": -1}
+_MODES: dict[str, KeyMode] = {"m": "minor", "min": "minor", "minor": "minor",
+                              "maj": "major", "major": "major"}
+# What ``parse_key`` accepts, as a regular expression the API's schema publishes too (so
+# letter case is spelled out: JSON Schema patterns have no ignore-case flag).
+KEY_PATTERN = (r"^ *([A-Ga-g])[ -]*(#|♯|[Bb]|♭|[Ss][Hh][Aa][Rr][Pp]|[Ff][Ll][Aa][Tt])? *"
+               r"([Mm]([Ii][Nn]([Oo][Rr])?)?|[Mm][Aa][Jj]([Oo][Rr])?)? *$")
 
 
 class VectorSpaceMismatch(Conflict, ValueError):
@@ -140,6 +154,41 @@ class StoredVectors:
     matrix: np.ndarray  # [rows, dim] float32
 
 
+@dataclass(frozen=True, kw_only=True)
+class TrackDescriptors:
+    """Musical descriptors measured from a track's audio (``newwave.audio.descriptors``
+    says how). None: undefined for this audio (silence has no key; no pulse, no tempo).
+    Confidences are 0..1 on the scale of the analyser that made them."""
+
+    track_id: int
+    bpm: float | None = None
+    bpm_confidence: float | None = None
+    key: str | None = None  # the tonic, spelled as in KEY_NAMES
+    mode: KeyMode | None = None
+    key_confidence: float | None = None
+    loudness_lufs: float | None = None  # BS.1770 integrated loudness of the mono downmix
+    analyser: str  # "librosa" or "essentia"
+    analyser_version: str
+
+    @property
+    def key_name(self) -> str | None:
+        """"A minor", or None."""
+        return f"{self.key} {self.mode}" if self.key else None
+
+
+def parse_key(text: str) -> tuple[str, KeyMode | None]:
+    """(tonic as spelled in ``KEY_NAMES``, mode or None) of a key such as "A minor", "Am",
+    "F# major", "C#m", "Bb", "e flat minor" (enharmonics normalised: "Db" is "C#").
+    Raises :class:`InvalidInput` for anything else."""
+    match = re.fullmatch(KEY_PATTERN, text.strip())
+    if match is None:
+        raise InvalidInput(f"{text!r} is not a key; give a tonic A-G with an optional # or b "
+                           "and an optional mode, e.g. 'A minor', 'Am', 'F# major', 'Bb'")
+    tonic, accidental, mode = match.group(1, 2, 3)
+    pitch = _NATURALS[tonic.lower()] + _ACCIDENTALS.get((accidental or "").lower(), 0)
+    return KEY_NAMES[pitch % 12], _MODES[mode.lower()] if mode else None
+
+
 @dataclass(frozen=True)
 class FilterOption:
     """One ``TrackFilter`` field as a front end offers it."""
@@ -150,14 +199,17 @@ class FilterOption:
     ge: float | None  # bounds: no out-of-range number reaches SQLite
     le: float | None
     flag: str | None  # the CLI's flag pair, for booleans
+    pattern: str | None  # a regular expression text must match (checked again by the field)
 
 
 def _condition(help: str, *, ge: float | None = None, le: float | None = None,
-               flag: str | None = None) -> Any:
+               flag: str | None = None, pattern: str | None = None) -> Any:
     """A filter field. Its metadata is the single definition of the option that the CLI
     (``--artist``...) and the API (``?artist=``...) build from: help text, bounds (so
-    no out-of-range number reaches SQLite) and, for booleans, the CLI flag pair."""
-    return field(default=None, metadata={"help": help, "ge": ge, "le": le, "flag": flag})
+    no out-of-range number reaches SQLite), for booleans the CLI flag pair, and for text a
+    pattern that the API's schema publishes."""
+    return field(default=None, metadata={"help": help, "ge": ge, "le": le, "flag": flag,
+                                         "pattern": pattern})
 
 
 @dataclass(frozen=True)
@@ -174,6 +226,14 @@ class TrackFilter:
     max_duration: float | None = _condition("At most this many seconds long.", ge=0, le=1e7)
     has_lyrics: bool | None = _condition("Only tracks with (or without) lyrics.",
                                          flag="--has-lyrics/--no-lyrics")
+    bpm_min: float | None = _condition("Measured tempo at least this many BPM.", ge=0, le=1000)
+    bpm_max: float | None = _condition("Measured tempo at most this many BPM.", ge=0, le=1000)
+    key: str | None = _condition("Measured key, e.g. 'A minor', 'Am', 'F#', 'Bb major' "
+                                 "(no mode: major or minor).", pattern=KEY_PATTERN)
+
+    def __post_init__(self) -> None:
+        if self.key:
+            parse_key(self.key)  # a nonsense key is refused here, before any search
 
     @classmethod
     def options(cls) -> list[FilterOption]:

@@ -9,6 +9,7 @@ a released one.
 from __future__ import annotations
 
 import sqlite3
+
 from newwave.errors import Unavailable
 
 MIGRATIONS: list[str] = [
@@ -135,6 +136,30 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE jobs ADD COLUMN pid INTEGER;
     ALTER TABLE jobs ADD COLUMN owner TEXT;
+    """,
+    # 2 -> 3: musical descriptors measured from each track's audio (newwave.audio.descriptors).
+    # One row per track: the values, or the error that stopped the analysis (then the
+    # values are NULL). A row counts for the audio content and the analyser it names; a
+    # changed file or another analyser makes the track due for analysis again.
+    """
+    CREATE TABLE descriptors (
+        track_id          INTEGER PRIMARY KEY REFERENCES tracks(id) ON DELETE CASCADE,
+        source_hash       TEXT NOT NULL,     -- the content hash of the audio analysed
+        analyser          TEXT NOT NULL,     -- 'librosa' or 'essentia'
+        analyser_version  TEXT NOT NULL,
+        bpm               REAL CHECK (bpm > 0),
+        bpm_confidence    REAL CHECK (bpm_confidence BETWEEN 0 AND 1),
+        key               TEXT CHECK (key IN ('C', 'C#', 'D', 'Eb', 'E', 'F', 'F#', 'G',
+                                              'Ab', 'A', 'Bb', 'B')),
+        mode              TEXT CHECK (mode IN ('major', 'minor')),
+        key_confidence    REAL CHECK (key_confidence BETWEEN 0 AND 1),
+        loudness_lufs     REAL,              -- BS.1770 integrated, of the mono downmix
+        error             TEXT,              -- why the analysis failed (values NULL)
+        analysed_at       REAL NOT NULL,
+        CHECK ((key IS NULL) = (mode IS NULL)),
+        CHECK (error IS NULL OR (bpm IS NULL AND key IS NULL AND loudness_lufs IS NULL))
+    );
+    CREATE INDEX descriptors_by_bpm ON descriptors(bpm);
     """,
 ]
 

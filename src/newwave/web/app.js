@@ -90,6 +90,13 @@ function addHit(hit) {
   item.querySelector(".title").textContent = track.title;
   item.querySelector(".artist").textContent = [track.artist, track.album].filter(Boolean).join(" · ");
   item.querySelector(".why").textContent = hit.why;
+  const measured = describeMeasured(track.descriptors);
+  if (measured) {
+    const line = document.createElement("span");
+    line.className = "descriptors";
+    line.textContent = measured;
+    item.querySelector(".why").before(line);
+  }
   const cover = item.querySelector(".cover");
   if (track.cover_url) cover.src = `${track.cover_url}?size=112`; else cover.style.visibility = "hidden";
   item.querySelector(".play").addEventListener("click", () => play(index));
@@ -99,6 +106,15 @@ function addHit(hit) {
     button.addEventListener("click", () => sendFeedback(track.id, kind, button));
   }
   $("results").appendChild(item);
+}
+
+// "128 BPM · A minor" from the tempo and key measured when the track was indexed.
+function describeMeasured(descriptors) {
+  if (!descriptors) return "";
+  const parts = [];
+  if (descriptors.bpm) parts.push(`${Math.round(descriptors.bpm)} BPM`);
+  if (descriptors.key) parts.push(`${descriptors.key} ${descriptors.mode}`);
+  return parts.join(" · ");
 }
 
 async function sendFeedback(trackId, kind, button) {

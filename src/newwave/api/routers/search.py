@@ -23,7 +23,7 @@ def search_audio(service: Service, q: Q, filters: Filters, limit: Limit = 10,
                  offset: Offset = 0, accept: Accept = "") -> Response:
     """Tracks by how they sound. JSON, or NDJSON with ``Accept: application/x-ndjson``."""
     result = service.search(q, "audio", limit=limit, offset=offset, filters=filters)
-    return search_answer(result, limit, offset, NDJSON in accept)
+    return search_answer(result, limit, offset, NDJSON in accept, service.catalog)
 
 
 @router.get("/lyrics", response_model=SearchOut, responses=SEARCH_RESPONSES)
@@ -31,7 +31,7 @@ def search_lyrics(service: Service, q: Q, filters: Filters, limit: Limit = 10,
                   offset: Offset = 0, accept: Accept = "") -> Response:
     """Tracks by what their lyrics are about."""
     result = service.search(q, "lyrics", limit=limit, offset=offset, filters=filters)
-    return search_answer(result, limit, offset, NDJSON in accept)
+    return search_answer(result, limit, offset, NDJSON in accept, service.catalog)
 
 
 @router.get("/combined", responses={200: {"content": {NDJSON: {}}, "description": (
@@ -41,7 +41,8 @@ def search_combined(service: Service, q: Q, filters: Filters, limit: Limit = 10,
     """Both signals, streamed as NDJSON (JSON only when asked for with
     ``Accept: application/json``)."""
     result = service.search(q, "combined", limit=limit, offset=offset, filters=filters)
-    return search_answer(result, limit, offset, accept.strip() != "application/json")
+    return search_answer(result, limit, offset, accept.strip() != "application/json",
+                         service.catalog)
 
 
 @router.post("/by-audio", response_model=SearchOut,
@@ -61,4 +62,4 @@ async def search_by_audio(service: Service, filters: Filters, file: Annotated[Up
     result = await run_in_threadpool(
         service.by_audio, bytes(data), max_seconds=MAX_RECORDING_SECONDS,
         limit=limit, offset=offset, filters=filters)
-    return search_answer(result, limit, offset, NDJSON in accept)
+    return search_answer(result, limit, offset, NDJSON in accept, service.catalog)

@@ -35,7 +35,8 @@ def present_track(catalog: Catalog, track_id: int) -> Track:
 def get_track(service: Service, track_id: TrackId) -> TrackDetail:
     track = present_track(service.catalog, track_id)
     lyrics = service.catalog.lyrics(track_id)
-    return TrackDetail(**TrackOut.of(track).model_dump(), comment=track.comment,
+    descriptors = service.catalog.descriptors([track_id]).get(track_id)
+    return TrackDetail(**TrackOut.of(track, descriptors).model_dump(), comment=track.comment,
                        bpm=track.bpm, lyrics=lyrics.text if lyrics else None)
 
 
@@ -43,7 +44,7 @@ def get_track(service: Service, track_id: TrackId) -> TrackDetail:
 def similar(service: Service, track_id: TrackId, filters: Filters, limit: Limit = 10,
             offset: Offset = 0, accept: Accept = "") -> Response:
     result = service.similar(track_id, limit=limit, offset=offset, filters=filters)
-    return search_answer(result, limit, offset, NDJSON in accept)
+    return search_answer(result, limit, offset, NDJSON in accept, service.catalog)
 
 
 @router.get("/{track_id}/audio", responses={206: {"description": "the requested byte range"},
