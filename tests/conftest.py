@@ -170,7 +170,17 @@ def tiny_clap_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         audio_config=dict(hidden_size=64, patch_embeds_hidden_size=32, depths=[1, 1],
                           num_attention_heads=[2, 2], projection_dim=16),
         projection_dim=16)
-    ClapModel(config).save_pretrained(folder)
+    model = ClapModel(config)
+    # A random one-layer text tower reads mostly its <s> token, so every caption lands on
+    # nearly one vector (cosine 0.99): the collapse that ClapAudioTextModel refuses. With
+    # the <s>, position and token-type embeddings zeroed, the pooled token is made of the
+    # caption's words (mean pairwise cosine about 0.56), as in a trained model.
+    with torch.no_grad():
+        embeddings = model.text_model.embeddings
+        embeddings.word_embeddings.weight[tokenizer.bos_token_id].zero_()
+        embeddings.position_embeddings.weight.zero_()
+        embeddings.token_type_embeddings.weight.zero_()
+    model.save_pretrained(folder)
     ClapProcessor(feature_extractor=ClapFeatureExtractor(), tokenizer=tokenizer).save_pretrained(folder)
     return folder
 

@@ -11,7 +11,7 @@ import pytest
 from conftest import SHARED_DATA, make_audio, require_shared
 from newwave.eval import (DatasetError, load_manifest, load_musiccaps, load_song_describer,
                           model_configs, run_eval, write_report)
-from newwave.eval.baselines import BM25
+from newwave.search.keywords import BM25
 from newwave.library import AUDIO_EXTENSIONS
 from newwave.eval.metrics import (average_precision_at, bootstrap_ci, evaluate, hit_rate_at,
                                   ndcg_at, precision_at, recall_fraction_at, reciprocal_rank)

@@ -21,7 +21,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from typer.core import TyperGroup
 
-from newwave.catalog import TrackFilter
+from newwave.catalog import Catalog, TrackFilter
 from newwave.config import Settings
 from newwave.errors import NewWaveError
 from newwave.models.registry import AUDIO_MODEL_CHOICES
@@ -185,6 +185,11 @@ def _print_embedded(report: EmbedReport) -> None:
     console.print(f"Embedded {report.audio_embedded} tracks' audio and "
                   f"{report.lyrics_embedded} tracks' lyrics in {report.elapsed:.1f}s{rate}"
                   + (f"; [red]{report.audio_failed} failed[/]" if report.audio_failed else ""))
+    if report.descriptors_measured or report.descriptors_failed:
+        failed = report.descriptors_failed
+        console.print(f"Measured tempo, key and loudness of {report.descriptors_measured} "
+                      "tracks" + (f"; [red]{failed} failed[/] (see [bold]newwave library "
+                                  "errors[/])" if failed else ""))
 
 
 @app.command()
@@ -232,16 +237,20 @@ def _print_report(report: ScanReport) -> None:
         console.print("See [bold]newwave library errors[/] for what failed and why.")
 
 
-def _print_result(result: SearchResult) -> None:
+def _print_result(result: SearchResult, catalog: Catalog) -> None:
     for note in result.notes:
         console.print(f"[dim]{note}[/]")
     if not result.hits:
         console.print("No matching tracks.")
         return
-    table = Table("#", "id", "title", "artist", "album", "score", "why")
+    descriptors = catalog.descriptors(hit.track.id for hit in result.hits)
+    table = Table("#", "id", "title", "artist", "album", "bpm", "key", "score", "why")
     for hit in result.hits:
+        measured = descriptors.get(hit.track.id)
+        bpm = f"{measured.bpm:.0f}" if measured and measured.bpm else ""
+        key = (measured.key_name or "") if measured else ""
         table.add_row(str(hit.rank), str(hit.track.id), hit.track.title, hit.track.artist or "",
-                      hit.track.album or "", f"{hit.score:.3f}", hit.why)
+                      hit.track.album or "", bpm, key, f"{hit.score:.3f}", hit.why)
     console.print(table)
     console.print(f"[dim]{result.candidates} ranked, {result.elapsed_ms:.0f} ms[/]")
 
@@ -276,7 +285,7 @@ def search(
         else:
             result = service.search(query or "", mode.value, limit=limit, offset=offset,
                                     filters=filters)
-        _print_result(result)
+        _print_result(result, service.catalog)
 
 
 @app.command()
@@ -289,7 +298,7 @@ def similar(
     """Tracks that sound like the given one."""
     with NewWave.open(ctx.obj) as service:
         _print_result(service.similar(service.find_track(track), limit=limit, offset=offset,
-                                      filters=filters))
+                                      filters=filters), service.catalog)
 
 
 LOOPBACK_BINDS = ("127.0.0.1", "localhost", "::1")
@@ -350,14 +359,17 @@ def serve(
 @app.command("eval")
 def eval_command(
     ctx: typer.Context,
-    audio_root: Annotated[Path, typer.Option(help="Folder the benchmark's audio paths are "
-                                             "relative to.")],
+    audio_root: Annotated[Path | None, typer.Option(
+        help="Folder the benchmark's audio paths are relative to (not with --suite).")] = None,
     manifest: Annotated[Path | None, typer.Option(
         help="JSONL manifest: query, audio/audios, optional lyrics, relevant.")] = None,
     song_describer: Annotated[Path | None, typer.Option(
         help="Song Describer captions CSV (song_describer.csv).")] = None,
     musiccaps: Annotated[Path | None, typer.Option(
         help="MusicCaps CSV (musiccaps-public.csv).")] = None,
+    suite: Annotated[Path | None, typer.Option(
+        help="A folder of benchmarks (<set>/manifest.jsonl with its audio): every set in "
+        "one run, one table with the macro-average.")] = None,
     all_captions: Annotated[bool, typer.Option(
         help="Song Describer: every caption, not only the valid subset.")] = False,
     mode: Annotated[list[SearchMode] | None, typer.Option(
@@ -365,35 +377,64 @@ def eval_command(
     eval_audio_model: Annotated[list[str] | None, typer.Option(
         "--with-audio-model", help="Audio models to compare (repeat; default: the "
         "configured one).")] = None,
+    ablation: Annotated[bool, typer.Option(
+        help="Also run the audio mode with each part of the sound scoring switched on in "
+        "turn (docs/evaluation.md).")] = False,
+    cache: Annotated[Path | None, typer.Option(
+        help="Keep the indexed benchmark libraries here, so a rerun only runs the queries.")]
+        = None,
     out: Annotated[Path | None, typer.Option(
-        help="Output folder (default: ./eval-results/<dataset>).")] = None,
+        help="Output folder (default: ./eval-results/<dataset or suite>).")] = None,
 ) -> None:
     """Measure retrieval quality (MRR, Recall@K, ...) on a benchmark, beside baselines."""
     from newwave.eval import (load_manifest, load_musiccaps, load_song_describer, model_configs,
                               run_eval, write_report)
+    from newwave.eval.suite import SuiteResult, load_suite
 
     settings: Settings = ctx.obj
     sources = [(manifest, load_manifest), (song_describer, lambda p, r: load_song_describer(
         p, r, valid_only=not all_captions)), (musiccaps, load_musiccaps)]
     chosen = [(path, loader) for path, loader in sources if path is not None]
-    if len(chosen) != 1:
-        _fail("give exactly one of --manifest, --song-describer, --musiccaps")
-    path, loader = chosen[0]
-    dataset = loader(path, audio_root)
+    if len(chosen) + (suite is not None) != 1:
+        _fail("give exactly one of --manifest, --song-describer, --musiccaps, --suite")
+    if suite is None and audio_root is None:
+        _fail("--audio-root is needed with --manifest, --song-describer and --musiccaps")
+    if suite is not None:
+        datasets = load_suite(suite)
+    else:
+        path, loader = chosen[0]
+        datasets = [loader(path, audio_root)]
     configs = model_configs([m.value for m in mode or [SearchMode.audio, SearchMode.combined]],
-                            eval_audio_model or [settings.audio_model], settings.text_model)
-    for note in dataset.notes:
-        console.print(f"[yellow]{note}[/]")
-    run = run_eval(dataset, configs, settings, log=lambda line: console.print(f"[dim]{line}[/]"))
-    paths = write_report(run, out or Path("eval-results") / dataset.name)
-    table = Table("configuration", "MRR", "R@1", "R@5", "R@10", "mAP@10", "nDCG@10",
-                  "median rank")
-    for result in run.results:
-        m = result.metrics
-        table.add_row(result.config.name, *(f"{m[k].mean:.3f}" for k in
-                      ("MRR", "HitRate@1", "HitRate@5", "HitRate@10", "mAP@10", "nDCG@10")),
-                      f"{m['MedianRank'].mean:.1f}")
+                            eval_audio_model or [settings.audio_model], settings.text_model,
+                            ablation=ablation)
+    runs = []
+    for dataset in datasets:
+        for note in dataset.notes:
+            console.print(f"[yellow]{dataset.name}: {note}[/]")
+        run = run_eval(dataset, configs, settings, cache_dir=cache,
+                       log=lambda line: console.print(f"[dim]{line}[/]"))
+        paths = write_report(run, (out or Path("eval-results") / (
+            suite.name if suite else dataset.name)) / (dataset.name if suite else ""))
+        runs.append(run)
+        console.print("Wrote " + ", ".join(str(p) for p in paths.values()))
+    if suite is None:
+        table = Table("configuration", "MRR", "R@1", "R@5", "R@10", "mAP@10", "nDCG@10",
+                      "median rank")
+        for result in runs[0].results:
+            m = result.metrics
+            table.add_row(result.config.name, *(f"{m[k].mean:.3f}" for k in
+                          ("MRR", "HitRate@1", "HitRate@5", "HitRate@10", "mAP@10", "nDCG@10")),
+                          f"{m['MedianRank'].mean:.1f}")
+        console.print(table)
+        return
+    result = SuiteResult(runs)
+    table = Table("configuration", "set", "MRR [95% CI]", "R@1", "R@10")
+    for name, dataset_name, estimates in result.rows():
+        style = "bold" if dataset_name == "macro" else None
+        table.add_row(name, dataset_name, *(f"{e.mean:.3f} [{e.low:.3f}, {e.high:.3f}]"
+                                            for e in estimates.values()), style=style)
     console.print(table)
+    paths = result.write(out or Path("eval-results") / suite.name)
     console.print("Wrote " + ", ".join(str(p) for p in paths.values()))
 
 
@@ -533,6 +574,8 @@ def library_errors(ctx: typer.Context) -> None:
         rows = [(e.path, "scan", e.error) for e in service.catalog.errors()]
         rows += [(path, f"embed {space}", error)
                  for path, space, error in service.catalog.embed_failures()]
+        rows += [(path, f"descriptors ({analyser})", error)
+                 for path, analyser, error in service.catalog.descriptor_failures()]
         if not rows:
             console.print("No errors.")
             return

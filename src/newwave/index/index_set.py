@@ -10,6 +10,7 @@ syncs from a background job while requests search.
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
 from collections.abc import Callable
 from pathlib import Path
 
@@ -18,6 +19,12 @@ import numpy as np
 from newwave.catalog import Catalog, StoredVectors, VectorKind, VectorSpace
 from newwave.index.faiss_index import DEFAULT_APPROXIMATE_FROM, SyncReport, VectorIndex
 from newwave.models.base import ModelInfo, l2_normalize
+
+@dataclass(frozen=True)
+class TrackMatrix:
+    track_ids: np.ndarray  # [n] ascending
+    matrix: np.ndarray  # [n, dim] one row per track
+
 
 KINDS: tuple[VectorKind, ...] = ("audio-text", "audio", "lyrics")
 SpaceInfo = Callable[[VectorKind], ModelInfo]
@@ -32,6 +39,8 @@ class IndexSet:
         self.approximate_from = approximate_from
         self._spaces: dict[VectorKind, VectorSpace] = {}
         self._indexes: dict[VectorKind, VectorIndex] = {}
+        self._matrices: dict[VectorKind, TrackMatrix] = {}  # pooled vectors, until a sync
+        self.generation = 0  # counts syncs: what depends on the library rebuilds after one
         self._lock = threading.RLock()
 
     def space(self, kind: VectorKind) -> VectorSpace:
@@ -57,7 +66,10 @@ class IndexSet:
         """Bring every index in line with the catalog (after embedding, or at start-up
         to repair drift left by a crash)."""
         with self._lock:
-            return {kind: self.index(kind).sync(self.catalog) for kind in KINDS}
+            reports = {kind: self.index(kind).sync(self.catalog) for kind in KINDS}
+            self._matrices.clear()
+            self.generation += 1
+            return reports
 
     def sizes(self) -> dict[VectorKind, int]:
         with self._lock:
@@ -83,6 +95,23 @@ class IndexSet:
         for track_id in np.unique(stored.track_ids):
             pooled[int(track_id)] = l2_normalize(stored.matrix[stored.track_ids == track_id].mean(0))
         return pooled
+
+    def matrix(self, kind: VectorKind) -> TrackMatrix:
+        """Every track's pooled vector of ``kind`` (kept until the next sync): exact
+        scoring of a whole small-dimensional space (musicnn's 100 tags) costs less than
+        a round of index searches, and calibration needs the whole library anyway."""
+        with self._lock:
+            if kind not in self._matrices:
+                stored = self.catalog.vectors(self.space(kind))
+                track_ids, starts = np.unique(stored.track_ids, return_index=True)
+                if len(track_ids) == len(stored.track_ids):  # one vector per track
+                    matrix = stored.matrix
+                else:
+                    sums = np.add.reduceat(stored.matrix, starts, axis=0) if len(starts) else \
+                        stored.matrix
+                    matrix = l2_normalize(sums)
+                self._matrices[kind] = TrackMatrix(track_ids.astype(np.int64), matrix)
+            return self._matrices[kind]
 
     def window_vectors(self, kind: VectorKind, track_ids: list[int]) -> StoredVectors:
         """Every stored vector (window) of the tracks, as the catalog holds them."""

@@ -33,6 +33,7 @@ class QueryVector:
     vector: np.ndarray
     confident: bool = True  # False: the model has no signal for this query
     note: str | None = None  # e.g. the tags matched, or that the text was truncated
+    strength: float = 1.0  # how closely the query matched the space (e.g. best tag similarity)
 
 
 class AudioModel(Protocol):
@@ -72,6 +73,12 @@ class TextQueryModel(Protocol):
     def embed_text(self, queries: list[str]) -> list[QueryVector]: ...
 
     def embed_encoded(self, query_vectors: np.ndarray) -> list[QueryVector]: ...
+
+    def calibrate(self, tracks: np.ndarray) -> np.ndarray:
+        """The library's track vectors ``[n, dim]`` as the values a query's vector is
+        scored against (e.g. tag probabilities made comparable across tags); a joint
+        space returns them as they are."""
+        ...
 
 
 def l2_normalize(vectors: np.ndarray) -> np.ndarray:

@@ -25,6 +25,12 @@ from newwave.models.text import ModelLoadError, quiet_model_loading
 # Not laion/larger_clap_music: its checkpoint has a broken text projection (every caption
 # embeds to nearly the same vector). clap-htsat-unfused is the base the New Wave report tuned.
 DEFAULT_CLAP_MODEL = "laion/clap-htsat-unfused"
+# Captions that any working text tower separates; a model whose mean pairwise cosine over
+# them is above COLLAPSE_COSINE is refused (healthy CLAPs stay well below 0.9).
+COLLAPSE_PROBES = ("a solo piano playing a slow sad melody", "heavy metal with distorted guitars",
+                   "a rapper over a hip-hop beat", "birds singing in a forest",
+                   "an orchestra playing a triumphant march", "a techno track for dancing")
+COLLAPSE_COSINE = 0.98
 
 
 class ClapAudioTextModel:
@@ -49,6 +55,28 @@ class ClapAudioTextModel:
         self.max_text_tokens = max_text_tokens
         self.batch_size = batch_size
         self.min_tail_seconds = min_tail_seconds
+        self._refuse_collapsed_text()
+
+    @torch.inference_mode()
+    def _refuse_collapsed_text(self) -> None:
+        """A checkpoint whose text side maps every caption to (nearly) one vector ranks
+        the same tracks for every query (laion/larger_clap_music on the hub: mean
+        pairwise cosine 0.999). Unrelated captions must land apart, or the model is
+        refused before it indexes anything."""
+        raw = self.project_text(list(COLLAPSE_PROBES)).cpu().numpy().astype(np.float64)
+        norms = np.linalg.norm(raw, axis=1)
+        if norms.max() < 1e-6:
+            spread = 1.0
+        else:
+            unit = raw / np.maximum(norms[:, None], 1e-12)
+            cosines = unit @ unit.T
+            spread = float(cosines[np.triu_indices(len(unit), k=1)].mean())
+        if spread > COLLAPSE_COSINE:
+            raise ModelLoadError(
+                f"CLAP model {self.name_or_path!r} has a broken text projection: unrelated "
+                f"captions embed to nearly the same vector (mean pairwise cosine "
+                f"{spread:.3f}), so every query would return the same tracks. Use "
+                f"{DEFAULT_CLAP_MODEL!r} or laion/larger_clap_general instead.")
 
     @cached_property
     def info(self) -> ModelInfo:
@@ -94,6 +122,9 @@ class ClapAudioTextModel:
 
     def embed_encoded(self, query_vectors: np.ndarray) -> list[QueryVector]:
         raise TypeError("CLAP reads query text itself; use embed_text")
+
+    def calibrate(self, tracks: np.ndarray) -> np.ndarray:
+        return tracks  # a joint space: cosine similarities are comparable as they are
 
     @torch.inference_mode()
     def embed_text(self, queries: list[str]) -> list[QueryVector]:

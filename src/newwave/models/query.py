@@ -78,6 +78,32 @@ class QueryEncoder:
         assert me.result is not None
         return me.result
 
+    def encode_sounds(self, texts: list[str]) -> list[QueryVector]:
+        """The sound view of several texts (a query's concepts), cached, with one model
+        call for the ones not in the cache."""
+        flags: Flags = (False, True)
+        with self._lock:
+            missing = list(dict.fromkeys(t for t in texts if (t, flags) not in self._cache))
+        if missing:
+            encoded = self.encode_batch(missing, meaning=False, sound=True)
+            with self._lock:
+                for result in encoded:
+                    self._remember((result.text, flags), result)
+        with self._lock:
+            found = {t: self._cache.get((t, flags)) for t in texts}
+        # A text evicted meanwhile by other threads' queries is encoded again.
+        lost = [t for t, r in found.items() if r is None]
+        if lost:
+            found.update(zip(lost, self.encode_batch(lost, meaning=False, sound=True)))
+        return [found[t].sound for t in texts]  # type: ignore[union-attr,misc]
+
+    def _remember(self, key: tuple[str, Flags], result: EncodedQuery) -> None:
+        """Store under the lock (the caller holds it); oldest entries go first."""
+        self._cache[key] = result
+        self._cache.move_to_end(key)
+        while len(self._cache) > self.cache_size:
+            self._cache.popitem(last=False)
+
     def _lead(self) -> None:
         """Encode what is waiting, batch after batch, until nobody waits."""
         while True:
@@ -100,9 +126,7 @@ class QueryEncoder:
                     continue
                 with self._lock:
                     for member, result in zip(members, encoded):
-                        self._cache[(member.text, member.flags)] = result
-                    while len(self._cache) > self.cache_size:
-                        self._cache.popitem(last=False)
+                        self._remember((member.text, member.flags), result)
                 for member, result in zip(members, encoded):
                     member.result = result
                     member.done.set()

@@ -11,6 +11,11 @@ well is reported as such (``confident=False``, zero weights) instead of ranking 
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
 import numpy as np
 
 from newwave.models.base import ModelInfo, QueryVector, TextEncoder
@@ -60,9 +65,14 @@ TAG_DESCRIPTIONS: dict[str, str] = {
     "mtt:choral": "choral music",
 }
 
-MIN_SIMILARITY = 0.4  # below this best tag match, a query is outside the vocabulary
-MATCH_MARGIN = 0.12  # tags within this of the best match share the weight
-TEMPERATURE = 0.05
+MIN_SIMILARITY = 0.5  # below this best tag match, a concept is outside the vocabulary (see below)
+# A query spreads its weight over its best tags (softmax of the similarities): one tag
+# alone loses the rest of a description ("sad piano" is not only piano). A handful
+# of tags at a soft temperature measured best on the dev suite (docs/evaluation.md).
+TOP_TAGS = 8
+TEMPERATURE = 0.07
+NAME_SIMILARITY = 0.85  # a query this close to a tag's bare name says the tag itself
+NOTE_MIN_WEIGHT = 0.05  # tags below this weight are not named in a note
 
 
 class TagSpaceModel:
@@ -73,7 +83,12 @@ class TagSpaceModel:
         missing = set(TAGS) - set(TAG_DESCRIPTIONS)
         if missing:
             raise ValueError(f"tags without a description: {sorted(missing)}")
+        # A tag is known by its description and by its bare name: a one-word concept
+        # ("sad") is closer to the name than to the phrase "sad, melancholic music".
+        # Names only count when (nearly) said: near a short name, everyday words land by
+        # accident ("home" is 0.80 from "house").
         self._tag_vectors = text_encoder.encode([TAG_DESCRIPTIONS[tag] for tag in TAGS])
+        self._name_vectors = text_encoder.encode([tag.split(":", 1)[1].lower() for tag in TAGS])
 
     # Stored track vectors are musicnn's tag probabilities; queries meet them there.
     info: ModelInfo = MusicnnAudioModel.tags_info
@@ -87,7 +102,14 @@ class TagSpaceModel:
     def embed_encoded(self, query_vectors: np.ndarray) -> list[QueryVector]:
         """``embed_text`` for queries already encoded by this model's text encoder (so a
         search that needs both the text and the tag view encodes once)."""
-        return [self._weights(row) for row in query_vectors @ self._tag_vectors.T]
+        by_name = query_vectors @ self._name_vectors.T
+        similarity = np.maximum(query_vectors @ self._tag_vectors.T,
+                                np.where(by_name >= NAME_SIMILARITY, by_name, 0.0))
+        return [self._weights(row) for row in similarity]
+
+    def calibrate(self, tracks: np.ndarray) -> np.ndarray:
+        """Track tag probabilities as comparable evidence (see :func:`calibrate_tags`)."""
+        return calibrate_tags(tracks)
 
     def _weights(self, similarity: np.ndarray) -> QueryVector:
         best = float(similarity.max())
@@ -96,13 +118,61 @@ class TagSpaceModel:
             return QueryVector(weights, confident=False,
                                note=f"matches none of the {len(TAGS)} sound tags "
                                     f"(best similarity {best:.2f})")
-        kept = np.flatnonzero(similarity >= best - MATCH_MARGIN)
+        kept = np.argsort(-similarity)[:TOP_TAGS]
         logits = (similarity[kept] - best) / TEMPERATURE
         weights[kept] = np.exp(logits) / np.exp(logits).sum()
         # MSD and MTT share some tag names ("electronic"): one entry per name in the note.
         named: dict[str, float] = {}
-        for i in kept[np.argsort(-similarity[kept])]:
+        for i in kept:
             name = TAGS[i].split(":", 1)[1].lower()
             named[name] = named.get(name, 0.0) + float(weights[i])
-        matched = ", ".join(f"{name} {weight:.2f}" for name, weight in named.items())
-        return QueryVector(weights, confident=True, note=f"tags: {matched}")
+        matched = ", ".join(f"{name} {weight:.2f}" for name, weight in named.items()
+                            if weight >= NOTE_MIN_WEIGHT)
+        return QueryVector(weights, confident=True, note=f"tags: {matched}", strength=best)
+
+
+# Calibration. musicnn's tags have very different base rates: "rock" is above 0.3 on
+# most tracks, "harpsichord" rarely above 0.01. Raw probabilities let the common tags
+# drown the rare ones, so each tag's log-probability is standardised against a
+# reference distribution: the library itself, shrunk towards a built-in prior while the
+# library is small (PRIOR_TRACKS tracks' worth of prior evidence).
+PRIOR_TRACKS = 50
+LOG_FLOOR = 1e-4
+
+
+def calibrate_tags(tracks: np.ndarray, prior: TagPrior | None = None) -> np.ndarray:
+    """Per-tag z-scores of log-probabilities, ``[n, 100]``."""
+    logs = np.log(np.maximum(tracks.astype(np.float64), LOG_FLOOR))
+    prior = prior or TagPrior.builtin()
+    n = len(logs)
+    mean = (logs.sum(axis=0) + PRIOR_TRACKS * prior.mean) / (n + PRIOR_TRACKS)
+    second = ((logs ** 2).sum(axis=0) + PRIOR_TRACKS * (prior.std ** 2 + prior.mean ** 2)) \
+        / (n + PRIOR_TRACKS)
+    std = np.sqrt(np.maximum(second - mean ** 2, 1e-6))
+    return ((logs - mean) / std).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class TagPrior:
+    """Mean and spread of each tag's log-probability on a reference collection."""
+
+    mean: np.ndarray  # [100]
+    std: np.ndarray  # [100]
+
+    @classmethod
+    @cache
+    def builtin(cls) -> TagPrior:
+        """Measured by ``scripts/tag_prior.py`` on the free-licensed music of Debian's
+        archive (see the file's ``source``), shipped with the package."""
+        data = json.loads(PRIOR_FILE.read_text(encoding="utf-8"))
+        if data["tags"] != TAGS:
+            raise ValueError(f"{PRIOR_FILE} lists other tags; rerun scripts/tag_prior.py")
+        return cls(np.array(data["mean"], dtype=np.float64), np.array(data["std"], dtype=np.float64))
+
+    @classmethod
+    def measure(cls, tracks: np.ndarray) -> TagPrior:
+        logs = np.log(np.maximum(tracks.astype(np.float64), LOG_FLOOR))
+        return cls(logs.mean(axis=0), logs.std(axis=0))
+
+
+PRIOR_FILE = Path(__file__).parent / "musicnn" / "tag_prior.json"

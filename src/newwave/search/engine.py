@@ -36,7 +36,9 @@ from newwave.errors import InvalidInput, NotFound
 from newwave.index import IndexSet, track_ids_of
 from newwave.models.base import QueryVector
 from newwave.models.query import QueryEncoder
+from newwave.search.metadata import MetadataMatcher
 from newwave.search.rank_fusion import Ranking, reciprocal_rank_fusion
+from newwave.search.sound import SoundOptions, SoundRanking, SoundScorer
 
 if TYPE_CHECKING:
     from newwave.models.fusion import FusionModel
@@ -75,12 +77,27 @@ class SearchResult:
 class SearchEngine:
     def __init__(self, catalog: Catalog, indexes: IndexSet, queries: QueryEncoder, *,
                  fusion: Callable[[], FusionModel | None] = lambda: None,
-                 candidates: int = 200) -> None:
+                 candidates: int = 200, sound: SoundOptions = SoundOptions()) -> None:
         self.catalog = catalog
         self.indexes = indexes
         self.queries = queries
         self.fusion = fusion  # the trained fusion model, loaded when first needed
         self.candidates = candidates
+        self.sound = SoundScorer(lambda: queries.sound_model, queries.encode_sounds,
+                                 self._sound_library, lambda: catalog.descriptors(), sound)
+        self.metadata = MetadataMatcher(catalog, lambda: indexes.generation)
+
+    def with_sound_options(self, options: SoundOptions) -> SearchEngine:
+        """The same engine scoring sound with other options (for measuring each part)."""
+        engine = SearchEngine(self.catalog, self.indexes, self.queries, fusion=self.fusion,
+                              candidates=self.candidates)
+        engine.sound = self.sound.with_options(options)
+        engine.metadata = self.metadata
+        return engine
+
+    def _sound_library(self) -> tuple[np.ndarray, np.ndarray]:
+        library = self.indexes.matrix("audio-text")
+        return library.track_ids, library.matrix
 
     # -- text queries ----------------------------------------------------------------
 
@@ -99,34 +116,39 @@ class SearchEngine:
         want = max(offset + limit, self.candidates if mode == "combined" else 0)
         notes: list[str] = []
         rankings: dict[str, Ranking] = {}
-        sound, meaning = encoded.sound, encoded.meaning
+        sound_ranking: SoundRanking | None = None
+        meaning = encoded.meaning
         if meaning is not None:
             rankings["lyrics"] = self._ranked("lyrics", meaning, want, allowed)
-        if sound is not None:
-            if sound.note:
-                notes.append(f"sound: {sound.note}")
-            rankings["sound"] = self._ranked("audio-text", sound.vector, want, allowed) \
-                if sound.confident else []
+        if mode != "lyrics":
+            sound_ranking = self.sound.rank(query, allowed)
+            notes += [f"sound: {note}" for note in sound_ranking.notes]
+            rankings["sound"] = sound_ranking.ranking
         if mode == "combined":
-            ranking, fused_by = self._fuse(rankings, sound, meaning, offset + limit, notes)
+            rankings["tags"] = self.metadata.rank(query, allowed)
+            ranking, fused_by = self._fuse(rankings, encoded.sound, sound_ranking, meaning,
+                                           offset + limit, notes)
         else:
             fused_by = "sound" if mode == "audio" else "lyrics"
             ranking = rankings[fused_by]
         page = ranking[offset:offset + limit]
-        signals = self._signal_scores([t for t, _ in page], sound, meaning)
-        hits = self._hits(page, offset, fused_by, signals, sound.note if sound else None)
+        signals = self._signal_scores([t for t, _ in page], sound_ranking, meaning)
+        hits = self._hits(page, offset, fused_by, signals,
+                          sound_ranking.explain if sound_ranking else _no_note)
         return SearchResult(mode, query, hits, len(ranking), notes, _ms(started))
 
     def _fuse(self, rankings: dict[str, Ranking], sound: QueryVector | None,
-              meaning: np.ndarray, needed: int, notes: list[str]) -> tuple[Ranking, str]:
-        by_sound, by_lyrics = rankings["sound"], rankings["lyrics"]
+              sound_ranking: SoundRanking | None, meaning: np.ndarray, needed: int,
+              notes: list[str]) -> tuple[Ranking, str]:
+        by_sound = rankings["sound"][:self.candidates]
+        by_lyrics = rankings["lyrics"]
         fusion = self.fusion()
-        confident = sound is not None and sound.confident
+        confident = sound_ranking is not None and sound_ranking.confident
         # A signal applies to a track when the track has vectors for it (and, for sound,
         # when the query matched the sound model).
         applies = {"sound": self.indexes.track_ids("audio-text") if confident else frozenset(),
                    "lyrics": self.indexes.track_ids("lyrics")}
-        if fusion is not None and confident:
+        if fusion is not None and confident and sound is not None and sound.confident:
             in_list = {"sound": {t for t, _ in by_sound}, "lyrics": {t for t, _ in by_lyrics}}
             union = in_list["sound"] | in_list["lyrics"]
             # The seeds' intersection, where a track only has to be in the lists of the
@@ -141,8 +163,14 @@ class SearchEngine:
         notes.append("combined by reciprocal-rank fusion " + (
             "(no fusion model configured)" if fusion is None else
             "(the fusion model needs a query that matches the sound model)"))
-        return reciprocal_rank_fusion([by_sound, by_lyrics],
-                                      [applies["sound"], applies["lyrics"]]), "rrf"
+        signals, applying = [by_sound, by_lyrics], [applies["sound"], applies["lyrics"]]
+        by_tags = rankings.get("tags", [])[:self.candidates]
+        if by_tags:  # the query names what some tracks' tags say: it judges every track
+            notes.append(f"tags: the query's words are in the tags of {len(rankings['tags'])} "
+                         "tracks")
+            signals.append(by_tags)
+            applying.append(self.metadata.track_ids())
+        return reciprocal_rank_fusion(signals, applying), "rrf"
 
     def _fusion_ranking(self, fusion: FusionModel, track_ids: list[int],
                         query_audio: np.ndarray, query_text: np.ndarray) -> Ranking:
@@ -175,7 +203,7 @@ class SearchEngine:
         ranking = self._ranked("audio", vector, offset + limit, self._allowed(filters),
                                exclude=track_id)
         hits = self._hits(ranking[offset:offset + limit], offset, "similarity", {},
-                          f"sounds like {track.title}")
+                          lambda _: f"sounds like {track.title}")
         return SearchResult("similar", None, hits, len(ranking), [], _ms(started))
 
     def by_audio(self, vector: np.ndarray, seconds: float, *, limit: int = 10,
@@ -185,7 +213,7 @@ class SearchEngine:
         _check_page(limit, offset)
         ranking = self._ranked("audio", vector, offset + limit, self._allowed(filters))
         hits = self._hits(ranking[offset:offset + limit], offset, "similarity", {},
-                          "sounds like the recording")
+                          lambda _: "sounds like the recording")
         notes = [f"recording of {seconds:.1f} s"]
         if seconds < 3.0:
             notes.append("recordings under 3 s are looped to fill the model's window; "
@@ -216,7 +244,7 @@ class SearchEngine:
                 return sorted(best.items(), key=lambda item: (-item[1], item[0]))[:want]
             k = min(size, k * 4)
 
-    def _signal_scores(self, track_ids: list[int], sound: QueryVector | None,
+    def _signal_scores(self, track_ids: list[int], sound: SoundRanking | None,
                        meaning: np.ndarray | None) -> dict[int, dict[str, float]]:
         """Per-signal scores of the page's tracks, computed exactly for every signal the
         query has (so a client can explain every hit, even one only one list found)."""
@@ -224,9 +252,10 @@ class SearchEngine:
         if not track_ids:
             return scores
         if sound is not None and sound.confident:
-            stored = self.indexes.window_vectors("audio-text", track_ids)
-            for track_id, row in zip(stored.track_ids.tolist(), stored.matrix):
-                scores[track_id]["sound"] = float(row @ sound.vector)
+            for track_id in track_ids:
+                value = sound.score(track_id)
+                if value is not None:
+                    scores[track_id]["sound"] = value
         if meaning is not None:
             stored = self.indexes.window_vectors("lyrics", track_ids)
             for track_id, row in zip(stored.track_ids.tolist(), stored.matrix):
@@ -235,14 +264,19 @@ class SearchEngine:
         return scores
 
     def _hits(self, page: Ranking, offset: int, ranked_by: str,
-              signals: dict[int, dict[str, float]], why: str | None) -> list[Hit]:
+              signals: dict[int, dict[str, float]],
+              why: Callable[[int], str | None]) -> list[Hit]:
         tracks = self.catalog.tracks_by_id(t for t, _ in page)
         hits = []
         for rank, (track_id, score) in enumerate(page, start=offset + 1):
             per_signal = {**signals.get(track_id, {}), ranked_by: score}
             hits.append(Hit(tracks[track_id], rank, score, per_signal,
-                            _explain(per_signal, why)))
+                            _explain(per_signal, why(track_id))))
         return hits
+
+
+def _no_note(_: int) -> None:
+    return None
 
 
 def _explain(scores: dict[str, float], sound_note: str | None) -> str:
