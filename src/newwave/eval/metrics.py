@@ -100,15 +100,17 @@ PER_QUERY_METRICS = {
 }
 
 
-def evaluate(rankings: Sequence[Sequence[Item]], relevants: Sequence[set[Item]]
-             ) -> tuple[dict[str, Estimate], list[int]]:
+def evaluate(rankings: Sequence[Sequence[Item]], relevants: Sequence[set[Item]], *,
+             items: int | None = None) -> tuple[dict[str, Estimate], list[int]]:
     """Every metric (mean with 95% CI) over the queries, and each query's first
-    relevant rank (``len(ranking) + 1`` when none was returned)."""
+    relevant rank (``len(ranking) + 1`` when none was returned; ``items + 1`` when the
+    collection's size is given, so that an unanswered query ranks last, not first)."""
     if len(rankings) != len(relevants):
         raise ValueError(f"{len(rankings)} rankings for {len(relevants)} queries")
     metrics = {name: bootstrap_ci([fn(r, rel) for r, rel in zip(rankings, relevants)])
                for name, fn in PER_QUERY_METRICS.items()}
-    ranks = [first_relevant_rank(r, rel) or len(r) + 1 for r, rel in zip(rankings, relevants)]
+    ranks = [first_relevant_rank(r, rel) or max(len(r), items or 0) + 1
+             for r, rel in zip(rankings, relevants)]
     metrics["MeanRank"] = bootstrap_ci(ranks)
     metrics["MedianRank"] = bootstrap_ci(ranks, median=True)
     return metrics, ranks

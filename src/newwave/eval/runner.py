@@ -20,7 +20,7 @@ from newwave.catalog import Catalog, Track
 from newwave.config import Settings
 from newwave.eval.baselines import random_ranking
 from newwave.eval.datasets import EvalDataset
-from newwave.eval.metrics import Estimate, evaluate
+from newwave.eval.metrics import PER_QUERY_METRICS, Estimate, evaluate
 from newwave.search.engine import MODES
 from newwave.search.keywords import BM25
 from newwave.search.sound import SoundOptions
@@ -30,14 +30,14 @@ BASELINES = ("random", "bm25")
 Log = Callable[[str], None]
 
 # Each part of the sound scoring switched on in turn (docs/evaluation.md): the first row
-# weighs a whole query's tags on raw probabilities, the last is the default engine.
+# reads a whole query as one blurred concept, "+ descriptors" is the default engine, and
+# the last row adds the per-tag calibration that the default leaves off.
 ABLATION: dict[str, SoundOptions] = {
-    "whole query, raw tags": SoundOptions(calibrate=False, concepts=False, negation=False,
-                                          descriptors=False),
-    "+ calibrated tags": SoundOptions(concepts=False, negation=False, descriptors=False),
+    "whole query": SoundOptions(concepts=False, negation=False, descriptors=False),
     "+ concepts": SoundOptions(negation=False, descriptors=False),
     "+ negation": SoundOptions(descriptors=False),
     "+ descriptors": SoundOptions(),
+    "+ calibrated tags": SoundOptions(calibrate=True),
 }
 DEFAULT_SOUND = next(name for name, options in ABLATION.items() if options == SoundOptions())
 
@@ -63,6 +63,7 @@ class ConfigResult:
     metrics: dict[str, Estimate]
     ranks: dict[str, int]  # query id -> first relevant rank
     models: dict[str, str] = field(default_factory=dict)
+    per_query: dict[str, list[float]] = field(default_factory=dict)  # metric -> values
 
 
 @dataclass
@@ -184,9 +185,12 @@ def _document(catalog: Catalog, track: Track) -> str:
 
 def _score(config: EvalConfig, dataset: EvalDataset, rankings: list[list[str]],
            models: dict[str, str]) -> ConfigResult:
-    metrics, ranks = evaluate(rankings, [set(q.relevant) for q in dataset.queries])
+    relevants = [set(q.relevant) for q in dataset.queries]
+    metrics, ranks = evaluate(rankings, relevants, items=len(dataset.items))
+    per_query = {name: [PER_QUERY_METRICS[name](r, rel) for r, rel in zip(rankings, relevants)]
+                 for name in ("MRR", "HitRate@1", "HitRate@10")}
     return ConfigResult(config, metrics, {q.id: r for q, r in zip(dataset.queries, ranks)},
-                        models)
+                        models, per_query)
 
 
 def _link_library(dataset: EvalDataset, library: Path) -> dict[str, str]:

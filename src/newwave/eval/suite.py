@@ -41,13 +41,9 @@ class SuiteResult:
         return [r.config for r in self.runs[0].results]
 
     def per_query(self, run: EvalRun, config: EvalConfig, metric: str) -> np.ndarray:
-        """One value per query of ``metric``, from the first relevant rank."""
+        """One value per query of ``metric`` (an unanswered query counts 0)."""
         result = next(r for r in run.results if r.config == config)
-        ranks = np.array(list(result.ranks.values()), dtype=np.float64)
-        if metric == "MRR":
-            return 1.0 / ranks
-        k = int(metric.split("@")[1])
-        return (ranks <= k).astype(np.float64)
+        return np.asarray(result.per_query[metric], dtype=np.float64)
 
     def estimate(self, run: EvalRun, config: EvalConfig, metric: str) -> Estimate:
         result = next(r for r in run.results if r.config == config)

@@ -5,10 +5,10 @@ model (musicnn's tags offline, CLAP's joint space when configured) and scored ag
 every track of the library, exactly: the audio–text space is small (100 tag
 probabilities per track) and calibration needs the whole library anyway. Each concept's
 scores are standardised over the library, so "sad" and "piano" count alike however
-different their raw scales, and a track's sound score is the mean over concepts (a
-negated concept counts against). A track that is sad *and* piano thus beats one that
-is only very much piano. Musical descriptors (tempo, key, loudness) asked for in the
-query join as concepts of their own.
+different their raw scales, and a track's sound score is the mean over concepts,
+weighted by how strongly each matched the model (a negated concept counts against).
+A track that is sad *and* piano thus beats one that is only very much piano. Musical
+descriptors (tempo, key, loudness) asked for in the query join as concepts of their own.
 
 Concepts the sound model does not know are left out and named in the notes; a query
 with no known concept gets no sound ranking at all, rather than noise.
@@ -41,7 +41,10 @@ FAST_BPM, SLOW_BPM = 120.0, 90.0
 class SoundOptions:
     """Which parts of the sound scoring run (each can be switched off to measure it)."""
 
-    calibrate: bool = True  # per-tag calibration of track tag probabilities
+    # Per-tag calibration of track tag probabilities (log-probabilities standardised
+    # against the library and the built-in prior). Off by default: on the dev suite it
+    # lowered macro MRR (docs/evaluation.md), the prior being game soundtracks.
+    calibrate: bool = False
     concepts: bool = True  # a query is several concepts that must each count
     negation: bool = True  # "no vocals" counts against vocals
     descriptors: bool = True  # tempo, key, loudness from the query meet the tracks'
@@ -53,6 +56,7 @@ class MatchedConcept:
     negated: bool
     note: str | None  # what the model made of it (the tags matched)
     scores: np.ndarray  # [n] standardised over the library (raw for a lone concept)
+    weight: float = 1.0  # how surely the query says it: a text concept's match strength
 
 
 @dataclass
@@ -109,7 +113,8 @@ class SoundScorer:
         track_ids, values = self._values()
         notes: list[str] = []
         concepts = self._match(query, notes)
-        matched = [MatchedConcept(label, negated, vector.note, values @ vector.vector)
+        matched = [MatchedConcept(label, negated, vector.note, values @ vector.vector,
+                                  vector.strength)
                    for label, negated, vector in concepts]
         parsed = parse_query(query)
         wishes = parsed.wishes if self.options.descriptors else DescriptorWishes()
@@ -124,7 +129,8 @@ class SoundScorer:
             combined = matched[0].scores  # one concept: its own scale, as the model gives it
         else:
             matched = [replace(m, scores=_standardise(m.scores)) for m in matched]
-            combined = np.mean([-m.scores if m.negated else m.scores for m in matched], axis=0)
+            combined = np.average([-m.scores if m.negated else m.scores for m in matched],
+                                  axis=0, weights=[m.weight for m in matched])
         keep = np.ones(len(track_ids), bool) if allowed is None else \
             np.isin(track_ids, np.fromiter(allowed, np.int64, len(allowed)))
         rows = np.flatnonzero(keep)
