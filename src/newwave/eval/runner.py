@@ -30,14 +30,15 @@ BASELINES = ("random", "bm25")
 Log = Callable[[str], None]
 
 # Each part of the sound scoring switched on in turn (docs/evaluation.md): the first row
-# reads a whole query as one blurred concept, "+ descriptors" is the default engine, and
-# the last row adds the per-tag calibration that the default leaves off.
+# reads a whole query as one blurred concept on raw tag probabilities, the last is the
+# default engine.
 ABLATION: dict[str, SoundOptions] = {
-    "whole query": SoundOptions(concepts=False, negation=False, descriptors=False),
-    "+ concepts": SoundOptions(negation=False, descriptors=False),
-    "+ negation": SoundOptions(descriptors=False),
-    "+ descriptors": SoundOptions(),
-    "+ calibrated tags": SoundOptions(calibrate=True),
+    "whole query": SoundOptions(calibrate=False, concepts=False, negation=False,
+                                descriptors=False),
+    "+ concepts": SoundOptions(calibrate=False, negation=False, descriptors=False),
+    "+ negation": SoundOptions(calibrate=False, descriptors=False),
+    "+ descriptors": SoundOptions(calibrate=False),
+    "+ calibrated tags": SoundOptions(),
 }
 DEFAULT_SOUND = next(name for name, options in ABLATION.items() if options == SoundOptions())
 
