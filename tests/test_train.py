@@ -251,7 +251,10 @@ def test_clap_trainer_learns_resumes_and_saves_a_loadable_model(tmp_path: Path,
     losses = [e["loss"] for e in events]
     assert np.mean(losses[-3:]) < np.mean(losses[:3])
     assert events[0]["seconds"] == 1.0 and events[-1]["seconds"] > 2.5
-    loaded = ClapAudioTextModel(str(final))
+    # A tiny CLAP after a few steps on a handful of captions embeds all text alike (its
+    # mean pairwise cosine is 0.996): the load check would rightly refuse it, and is
+    # tested in test_clap_collapse.py; here only the saved weights matter.
+    loaded = ClapAudioTextModel(str(final), refuse_collapsed=False)
     trainer.model.eval()
     with torch.inference_mode():
         mine = trainer.embed_text(["a pure tone"]).numpy()[0]

@@ -89,7 +89,8 @@ def test_modes_streaming_and_empty_results(page) -> None:
     page.fill("#query", "tax forms and spreadsheets")
     page.press("#query", "Enter")
     page.wait_for_function("document.querySelector('#status').textContent.includes('No matching')")
-    assert "matches none" in page.locator("#status").text_content()
+    assert "not understood by the sound model: 'tax forms', 'spreadsheets'" in \
+        page.locator("#status").text_content()
 
 
 def test_library_page_and_phone_screen(browser, live_server) -> None:

@@ -38,7 +38,10 @@ class ClapAudioTextModel:
     window_seconds = 10.0
 
     def __init__(self, name_or_path: str = DEFAULT_CLAP_MODEL, *, max_text_tokens: int = 77,
-                 batch_size: int = 4, min_tail_seconds: float = 1.0, device: str = "cpu") -> None:
+                 batch_size: int = 4, min_tail_seconds: float = 1.0, device: str = "cpu",
+                 refuse_collapsed: bool = True) -> None:
+        """``refuse_collapsed``: check the text side at load (see ``_refuse_collapsed_text``);
+        off only for a model known to be a toy (a few training steps of a tiny config)."""
         from transformers import ClapModel, ClapProcessor
 
         quiet_model_loading()
@@ -55,7 +58,8 @@ class ClapAudioTextModel:
         self.max_text_tokens = max_text_tokens
         self.batch_size = batch_size
         self.min_tail_seconds = min_tail_seconds
-        self._refuse_collapsed_text()
+        if refuse_collapsed:
+            self._refuse_collapsed_text()
 
     @torch.inference_mode()
     def _refuse_collapsed_text(self) -> None:
