@@ -1,14 +1,18 @@
 """Mutation testing of NewWave's core modules with mutmut (see docs/testing.md).
 
-    python scripts/mutation.py run [GROUP ...] [--tests before|current] [--timeout S]
+    python scripts/mutation.py run [GROUP ...] [--tests before|current] [--rev REV]
+                                   [--resume] [--timeout S]
     python scripts/mutation.py report        # the markdown table of the last runs
+    python scripts/mutation.py list          # the groups and their number of mutants
+    python scripts/mutation.py spot [N ...]  # issue 19's 14 spot-check bugs
 
 Each group is one module (or a few functions of it) with the test files that are meant
-to guard it. A run copies ``src/`` and the tests into ``.mutation/<group>-<tests>/``
-(``--tests before`` takes the tests of git's HEAD, ``current`` those of the working
-tree), writes a ``[tool.mutmut]`` section naming that group's file and tests, and runs
-``mutmut run`` there on the group's mutants only. The working tree is never modified.
-Results land in ``.mutation/results/<group>-<tests>.json``.
+to guard it. A run copies ``src/`` and ``tests/`` as committed at ``REV`` (default HEAD)
+into ``.mutation/<group>-<tests>/``; ``--tests current`` then adds the working tree's
+test files of issue 19 (``OWN_TESTS``) that are not committed yet. It writes a
+``[tool.mutmut]`` section naming that group's file and tests and runs ``mutmut run``
+there on the group's mutants only. The working tree is never modified. Results land in
+``.mutation/results/<group>-<tests>.json``; ``--resume`` continues an interrupted run.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import sys
 import tarfile
 import io
 import tomllib
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,7 +45,22 @@ class Group:
     file: str  # relative to src/
     functions: list[str]  # mangled names (fnmatch): x_func, xǁClassǁmethod
     tests: list[str]  # pytest node ids / files (passed to pytest for stats)
-    nested: list[str] = field(default_factory=list)  # only mutants inside these inner defs
+    # FastAPI routes: mutmut skips decorated functions, so the copy's `@router.get(...)`
+    # decorators are applied after the fact instead (see `register_routes_late`).
+    routes: bool = False
+    # [tool.mutmut] settings over mutmut's defaults. Groups whose tests load torch models
+    # in the test process need "forkserver": a child forked from mutmut's main process
+    # (after its stats run used torch) segfaults in torch. Their module fixtures (index a
+    # library) are not in mutmut's per-test durations, so they get more wall time.
+    mutmut: dict = field(default_factory=dict)
+
+
+# For groups whose tests index a library with musicnn and MiniLM in the test process.
+HEAVY = {"process_isolation": "forkserver", "timeout_constant": 10}
+# tests/test_search.py trains a fusion model: on a loaded 2-core machine it can pass
+# pytest-timeout's 300 s (the stats pass then fails, or a mutant counts as killed by a
+# timeout of an unaffected test). Infinite loops still end, at 1200 s.
+SEARCH_TESTS = {**HEAVY, "pytest_add_cli_args": ["--timeout", "1200"]}
 
 
 GROUPS: dict[str, Group] = {
@@ -49,32 +69,44 @@ GROUPS: dict[str, Group] = {
         "tests/test_eval.py::test_evaluate_means_ranks_and_intervals",
         "tests/test_metrics.py"]),
     "rank_fusion": Group("newwave/search/rank_fusion.py", ["*"], [
-        "tests/test_rank_fusion.py", "tests/test_search.py"]),
+        "tests/test_rank_fusion.py", "tests/test_search.py"], mutmut=SEARCH_TESTS),
     "catalog_filters": Group("newwave/catalog/catalog.py",
                              [f"x{SEP}Catalog{SEP}filter_track_ids", "x__contains_pattern"],
                              ["tests/test_filters.py", "tests/test_catalog.py",
-                              "tests/test_search.py"]),
+                              "tests/test_search.py"], mutmut=SEARCH_TESTS),
     "engine_fusion_filters": Group("newwave/search/engine.py",
                                    [f"x{SEP}SearchEngine{SEP}_fuse",
                                     f"x{SEP}SearchEngine{SEP}_allowed",
                                     f"x{SEP}SearchEngine{SEP}_ranked"],
-                                   ["tests/test_filters.py", "tests/test_search.py"]),
-    "api_limits_tracks": Group("newwave/api/app.py", ["x_create_app"],
-                               ["tests/test_api.py", "-k", "in_process"],
-                               nested=["search_by_audio", "present_track", "audio"]),
+                                   ["tests/test_engine_ranking.py", "tests/test_filters.py",
+                                    "tests/test_search.py"], mutmut=SEARCH_TESTS),
+    # The API's routes run in the test process only through an in-process client
+    # (tests/test_service.py, tests/test_api_in_process.py); tests/test_api.py talks to a
+    # `newwave serve` subprocess, which mutmut cannot see (kept for the stats run only).
+    "api_search_limit": Group("newwave/api/routers/search.py", ["x_search_by_audio"],
+                              ["tests/test_api_in_process.py", "tests/test_service.py",
+                               "tests/test_api.py"], routes=True, mutmut=HEAVY),
+    "api_track_serving": Group("newwave/api/routers/tracks.py",
+                               ["x_present_track", "x_audio"],
+                               ["tests/test_api_in_process.py", "tests/test_service.py",
+                                "tests/test_api.py"], routes=True, mutmut=HEAVY),
     "scanner_identity": Group("newwave/library/scanner.py",
                               [f"x{SEP}Scanner{SEP}_scan_files", f"x{SEP}Scanner{SEP}_scan_file",
                                f"x{SEP}Scanner{SEP}_moved_track",
                                f"x{SEP}Scanner{SEP}_mark_missing", "x__same_stats",
                                "x_hash_file"],
-                              ["tests/test_scanner.py"]),
+                              ["tests/test_scanner_identity.py", "tests/test_scanner.py"]),
 }
 
-# Test files written or changed by issue 19 ("current" takes them from the working tree).
+# Test files written by issue 19 ("current" adds those not committed yet).
 OWN_TESTS = ["conftest.py", "test_metrics.py", "test_eval.py", "test_rank_fusion.py",
              "test_filters.py", "test_api.py", "test_cli_commands.py", "test_cli_and_demo.py",
-             "test_web.py"]
-STATUS_KILLED = {"killed", "timeout", "segfault", "caught by type check"}
+             "test_web.py", "test_engine_ranking.py", "test_scanner_identity.py",
+             "test_api_in_process.py"]
+# A timeout counts as killed (mutmut's own score does the same); a crash of the test
+# process ("segfault": a signal such as SIGSEGV or SIGKILL) does not: it is more often the
+# harness (see HEAVY) than the mutant, so crashed mutants are listed as not killed.
+STATUS_KILLED = {"killed", "timeout", "caught by type check"}
 
 
 def module_name(group: Group) -> str:
@@ -114,8 +146,6 @@ def enumerate_mutants(group: Group, source: str) -> dict[str, tuple[int, str, st
         offset = changed[0][0] if changed else 0
         node = starts.get(base)
         line = _source_line(original, node, old[offset] if offset < len(old) else "")
-        if group.nested and not _inside(node, line, group.nested):
-            continue
         old_text = original[line - 1].strip() if 0 < line <= len(original) else ""
         new_text = new[changed[0][1]].strip() if changed and changed[0][1] < len(new) else ""
         found[f"{module_name(group)}.{name}"] = (line, old_text, new_text)
@@ -133,31 +163,57 @@ def _source_line(original: list[str], node: ast.AST | None, text: str) -> int:
     return node.lineno
 
 
-def _inside(node: ast.AST | None, line: int, names: list[str]) -> bool:
-    if node is None:
-        return False
-    for inner in ast.walk(node):
-        if isinstance(inner, (ast.FunctionDef, ast.AsyncFunctionDef)) and inner.name in names \
-                and inner.lineno <= line <= inner.end_lineno:
-            return True
-    return False
+def register_routes_late(source: str) -> str:
+    """The same module with each route's decorators applied after its definition.
+
+    mutmut 3 does not mutate decorated functions. ``@a(x) @b def f`` is ``def f`` then
+    ``f = a(x)(b(f))``, so the decorator lines are blanked (line numbers stay those of
+    the committed file) and the registrations appended at the end of the module in
+    definition order (the router's route order is unchanged). Only functions whose
+    decorators are all ``router.<method>(...)`` calls are rewritten.
+    """
+    tree = ast.parse(source)
+    lines = source.splitlines()
+    late = []
+    for node in tree.body:
+        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) \
+                or not node.decorator_list or not all(
+                    isinstance(d, ast.Call) and isinstance(d.func, ast.Attribute)
+                    and isinstance(d.func.value, ast.Name) and d.func.value.id == "router"
+                    for d in node.decorator_list):
+            continue
+        for number in range(node.decorator_list[0].lineno, node.lineno):
+            lines[number - 1] = ""
+        call = node.name
+        for decorator in reversed(node.decorator_list):
+            call = f"({ast.get_source_segment(source, decorator)})({call})"
+        late.append(f"{node.name} = {call}")
+    if not late:
+        return source
+    return "\n".join(lines + ["", "", "# Registered after the fact for mutmut "
+                               "(scripts/mutation.py: register_routes_late).", *late]) + "\n"
 
 
-def prepare(name: str, group: Group, tests: str) -> Path:
+def prepare(name: str, group: Group, tests: str, rev: str = "HEAD") -> Path:
     work = WORK / f"{name}-{tests}"
     if work.exists():
         shutil.rmtree(work)
     work.mkdir(parents=True)
     # src and tests as committed (HEAD): a consistent tree even while someone is
-    # refactoring in the working tree; `current` overlays the working tree's versions of
-    # the test files that issue 19 wrote or changed.
-    archive = subprocess.run(["git", "archive", "HEAD", "src", "tests"], cwd=ROOT, check=True,
+    # refactoring in the working tree; `current` adds the test files of issue 19 that are
+    # not committed yet. Committed ones are taken as committed: a working-tree edit of
+    # them may need source changes that are not committed either (and mutants of the
+    # committed source would then fail for the wrong reason).
+    archive = subprocess.run(["git", "archive", rev, "src", "tests"], cwd=ROOT, check=True,
                              capture_output=True).stdout
     with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
         tar.extractall(work, filter="data")
+    if group.routes:
+        path = work / "src" / group.file
+        path.write_text(register_routes_late(path.read_text()))
     if tests == "current":
         for name in OWN_TESTS:
-            if (ROOT / "tests" / name).exists():
+            if (ROOT / "tests" / name).exists() and not (work / "tests" / name).exists():
                 shutil.copy2(ROOT / "tests" / name, work / "tests" / name)
     selection = [t for t in group.tests
                  if t.startswith("-") or (work / t.split("::")[0]).exists()
@@ -166,7 +222,7 @@ def prepare(name: str, group: Group, tests: str) -> Path:
     config = tomllib.loads(text).get("tool", {}).get("mutmut", {})
     text = re.sub(r"(?ms)^\[tool\.mutmut\]\n.*?(?=^\[|\Z)", "", text)
     config.update(source_paths=["src"], only_mutate=[f"src/{group.file}"],
-                  pytest_add_cli_args_test_selection=selection)
+                  pytest_add_cli_args_test_selection=selection, **group.mutmut)
     text += "\n[tool.mutmut]\n" + "".join(f"{k} = {json.dumps(v, ensure_ascii=False)}\n"
                                           for k, v in config.items())
     (work / "pyproject.toml").write_text(text)
@@ -176,20 +232,44 @@ def prepare(name: str, group: Group, tests: str) -> Path:
     return work
 
 
-def run(name: str, tests: str, timeout: int) -> dict:
+def run(name: str, tests: str, timeout: int, rev: str = "HEAD", *,
+        resume: bool = False) -> dict:
+    """Mutate the group's functions and run its tests against each mutant. ``resume``:
+    keep the work folder of an interrupted run and run only the mutants it has no
+    verdict for (the commit and tests are those of that run)."""
     group = GROUPS[name]
-    work = prepare(name, group, tests)
+    work = WORK / f"{name}-{tests}"
+    if resume:
+        commit = json.loads((work / "run.json").read_text())["commit"]
+    else:
+        work = prepare(name, group, tests, rev)
+        commit = subprocess.run(["git", "rev-parse", "--short", rev], cwd=ROOT, check=True,
+                                capture_output=True, text=True).stdout.strip()
+        (work / "run.json").write_text(json.dumps({"commit": commit}))
     mutants = enumerate_mutants(group, (work / "src" / group.file).read_text())
     names = sorted(mutants, key=_order)
+    if resume:
+        done = _statuses(work)
+        todo = [m for m in names if done.get(m, "not checked") == "not checked"]
+    else:
+        todo = names
+    selection = tomllib.loads((work / "pyproject.toml").read_text())["tool"]["mutmut"][
+        "pytest_add_cli_args_test_selection"]  # the group's test files that exist there
     env = {**os.environ, "PYTHONPATH": str(work / "mutants" / "src")}
     env.pop("CI", None)  # a mutation run is not CI: tests needing ../shared may skip
-    print(f"[{name}/{tests}] {len(names)} mutants; tests: {' '.join(group.tests)}", flush=True)
-    proc = subprocess.run(["timeout", str(timeout), sys.executable, "-m", "mutmut", "run",
-                           *names], cwd=work, env=env, capture_output=True, text=True)
-    (work / "mutmut-run.log").write_text(proc.stdout + proc.stderr)
+    print(f"[{name}/{tests}] {len(todo)} of {len(names)} mutants to run; tests: "
+          f"{' '.join(selection)}", flush=True)
+    exit_code = None
+    if todo:
+        proc = subprocess.run(["timeout", str(timeout), sys.executable, "-m", "mutmut", "run",
+                               *todo], cwd=work, env=env, capture_output=True, text=True)
+        with open(work / "mutmut-run.log", "a") as log:
+            log.write(proc.stdout + proc.stderr)
+        exit_code = proc.returncode
     statuses = _statuses(work)
-    result = {"group": name, "tests": tests, "file": group.file, "selection": group.tests,
-              "exit": proc.returncode, "mutants": {}}
+    result = {"group": name, "tests": tests, "commit": commit, "file": group.file,
+              "selection": selection, "settings": group.mutmut,
+              "exit": exit_code, "mutants": {}}
     for mutant in names:
         line, old, new = mutants[mutant]
         result["mutants"][mutant] = {"status": statuses.get(mutant, "not run"), "line": line,
@@ -198,6 +278,10 @@ def run(name: str, tests: str, timeout: int) -> dict:
     (RESULTS / f"{name}-{tests}.json").write_text(json.dumps(result, indent=1,
                                                               ensure_ascii=False))
     print(summary_line(result), flush=True)
+    if names and all(m["status"] == "segfault" for m in result["mutants"].values()):
+        result["broken"] = True
+        print(f"[{name}/{tests}] every mutant crashed the test process: the harness is "
+              f"broken, not the mutants (see {work / 'mutmut-run.log'})", flush=True)
     return result
 
 
@@ -226,11 +310,17 @@ def score(result: dict) -> tuple[int, int, int]:
 def summary_line(result: dict) -> str:
     killed, other, total = score(result)
     pct = 100 * killed / total if total else 0
-    return f"{result['group']} ({result['tests']}): {killed}/{total} killed ({pct:.0f}%)"
+    counts = Counter(m["status"] for m in result["mutants"].values())
+    detail = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+    return (f"{result['group']} ({result['tests']}): {killed}/{total} killed ({pct:.0f}%)"
+            f" [{detail}]")
 
 
 def report() -> str:
-    rows = ["| module (functions) | tests | before | current |", "|---|---|---|---|"]
+    """The markdown table of the last runs: killed/total per group before and current
+    (with the commit measured and what the not-killed mutants were), then every mutant
+    the current tests leave alive."""
+    rows = ["| group: module (functions) | before | current |", "|---|---|---|"]
     survivors = []
     for name, group in GROUPS.items():
         cells = []
@@ -241,17 +331,19 @@ def report() -> str:
                 continue
             result = json.loads(path.read_text())
             killed, _, total = score(result)
-            cells.append(f"{killed}/{total} ({100 * killed / total:.0f}%)" if total else "0/0")
+            others = Counter(m["status"] for m in result["mutants"].values()
+                             if m["status"] not in STATUS_KILLED)
+            detail = "".join(f", {n} {status}" for status, n in sorted(others.items()))
+            cells.append((f"{killed}/{total} ({100 * killed / total:.0f}%){detail}"
+                          if total else "0/0") + f" @ {result.get('commit', '?')}")
             if tests == "current":
                 survivors += [(m, v) for m, v in result["mutants"].items()
                               if v["status"] not in STATUS_KILLED]
-        funcs = ", ".join(group.nested or [f.split(SEP)[-1].removeprefix("x_")
-                                           for f in group.functions])
-        rows.append(f"| `{group.file}` ({funcs}) | {' '.join(group.tests)} | "
-                    f"{cells[0]} | {cells[1]} |")
-    lines = rows + ["", "Surviving mutants of the current run:", ""]
-    lines += [f"- `{m}` ({v['status']}), line {v['line']}: `{v['old']}` → `{v['new']}`"
-              for m, v in survivors] or ["- none"]
+        funcs = ", ".join(f.split(SEP)[-1].removeprefix("x_") for f in group.functions)
+        rows.append(f"| {name}: `{group.file}` ({funcs}) | {cells[0]} | {cells[1]} |")
+    lines = rows + ["", "Mutants the current tests leave alive:", ""]
+    lines += [f"- `{m.rpartition('.')[2]}` ({v['status']}), line {v['line']}: `{v['old']}` → "
+              f"`{v['new']}`" for m, v in survivors] or ["- none"]
     return "\n".join(lines) + "\n"
 
 
@@ -333,6 +425,10 @@ def main() -> None:
     run_p.add_argument("groups", nargs="*", choices=[*GROUPS, []], default=[])
     run_p.add_argument("--tests", choices=["before", "current"], default="current")
     run_p.add_argument("--timeout", type=int, default=1800, help="seconds per group")
+    run_p.add_argument("--rev", default="HEAD",
+                       help="the commit whose src and tests are copied (default HEAD)")
+    run_p.add_argument("--resume", action="store_true",
+                       help="continue an interrupted run in its work folder")
     sub.add_parser("report")
     sub.add_parser("list")
     spot_p = sub.add_parser("spot", help="the 14 spot-check mutants of issue 19")
@@ -340,15 +436,18 @@ def main() -> None:
     spot_p.add_argument("--tests", choices=["before", "current"], default="current")
     args = parser.parse_args()
     if args.command == "run":
-        for name in args.groups or list(GROUPS):
-            run(name, args.tests, args.timeout)
+        results = [run(name, args.tests, args.timeout, args.rev, resume=args.resume)
+                   for name in args.groups or list(GROUPS)]
         print(report())
+        if any(result.get("broken") for result in results):
+            sys.exit(1)
     elif args.command == "spot":
         outcomes = spot(args.tests, args.numbers)
         sys.exit(0 if all(v == "killed" for _, v in outcomes) else 1)
     elif args.command == "list":
         for name, group in GROUPS.items():
             source = (ROOT / "src" / group.file).read_text()
+            source = register_routes_late(source) if group.routes else source
             print(name, len(enumerate_mutants(group, source)))
     else:
         print(report())
