@@ -56,11 +56,34 @@ class Group:
 
 
 # For groups whose tests index a library with musicnn and MiniLM in the test process.
-HEAVY = {"process_isolation": "forkserver", "timeout_constant": 10}
+# mutmut's forkserver runs a mutant's tests in no particular order (its fork runner
+# sorts them by duration), so a mutant that a hand-made-vector test kills in a second
+# could first wait for a whole indexing fixture: the `mutation_order` plugin (written by
+# `prepare`) runs the test modules cheapest first, each module's tests in file order.
+HEAVY = {"process_isolation": "forkserver", "timeout_constant": 10,
+         "pytest_add_cli_args": ["-p", "mutation_order"]}
 # tests/test_search.py trains a fusion model: on a loaded 2-core machine it can pass
 # pytest-timeout's 300 s (the stats pass then fails, or a mutant counts as killed by a
 # timeout of an unaffected test). Infinite loops still end, at 1200 s.
-SEARCH_TESTS = {**HEAVY, "pytest_add_cli_args": ["--timeout", "1200"]}
+SEARCH_TESTS = {**HEAVY, "pytest_add_cli_args": [*HEAVY["pytest_add_cli_args"],
+                                                 "--timeout", "1200"]}
+
+ORDER_PLUGIN = '''"""Runs test modules cheapest first (by mutmut's recorded durations); see
+scripts/mutation.py. A module's tests keep their order and stay together."""
+import json
+from pathlib import Path
+
+
+def pytest_collection_modifyitems(session, config, items):
+    stats = Path("mutmut-stats.json")  # in mutants/, the tests' working directory
+    if not stats.exists():
+        return
+    durations = json.loads(stats.read_text()).get("duration_by_test", {})
+    cost = {}
+    for item in items:
+        cost[item.path] = cost.get(item.path, 0.0) + durations.get(item.nodeid, 0.0)
+    items.sort(key=lambda item: cost[item.path])
+'''
 
 
 GROUPS: dict[str, Group] = {
@@ -229,6 +252,8 @@ def prepare(name: str, group: Group, tests: str, rev: str = "HEAD") -> Path:
     # mutmut writes the mutated tree here; it must exist before Python starts, or the
     # import system caches PYTHONPATH's entry as absent and imports the unmutated package.
     (work / "mutants" / "src").mkdir(parents=True)
+    (work / "harness").mkdir()
+    (work / "harness" / "mutation_order.py").write_text(ORDER_PLUGIN)
     return work
 
 
@@ -255,7 +280,8 @@ def run(name: str, tests: str, timeout: int, rev: str = "HEAD", *,
         todo = names
     selection = tomllib.loads((work / "pyproject.toml").read_text())["tool"]["mutmut"][
         "pytest_add_cli_args_test_selection"]  # the group's test files that exist there
-    env = {**os.environ, "PYTHONPATH": str(work / "mutants" / "src")}
+    env = {**os.environ,
+           "PYTHONPATH": os.pathsep.join([str(work / "mutants" / "src"), str(work / "harness")])}
     env.pop("CI", None)  # a mutation run is not CI: tests needing ../shared may skip
     print(f"[{name}/{tests}] {len(todo)} of {len(names)} mutants to run; tests: "
           f"{' '.join(selection)}", flush=True)
