@@ -6,7 +6,8 @@ application service (``newwave.service``) wires them.
 
 Modes:
 - ``audio``: text -> tracks by sound, in the audio–text space (musicnn's tag space
-  offline, CLAP's joint space when configured).
+  offline, CLAP's joint space when configured), read as concepts that must each count
+  and scored with the tracks' descriptors (``newwave.search.sound``).
 - ``lyrics``: text -> tracks by what their lyrics say; long lyrics are several vectors
   and a track scores by its best window (max-pooling).
 - ``combined``: both. The top ``candidates`` of each signal are gathered; with a
@@ -15,7 +16,8 @@ Modes:
   when the intersection is smaller than the page asked for); without one, reciprocal-rank fusion
   over the union: ``1 / (60 + rank)`` summed over the signals, divided by the number of
   signals that apply to the track, so tracks without lyrics compete on sound alone
-  instead of losing for lacking a lyrics rank.
+  instead of losing for lacking a lyrics rank. When the query's words are in some
+  tracks' tags (genre, decade...), the tag match joins as a third signal.
 - ``similar`` (track -> tracks) and ``by_audio`` (a recorded snippet -> tracks) search
   the audio embedding space.
 Every mode takes a :class:`TrackFilter` and ``offset``/``limit`` paging, and every hit
